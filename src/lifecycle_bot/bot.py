@@ -1,0 +1,248 @@
+"""The Bot: ingest -> index -> retrieve -> answer. Every face (CLI, UI, Slack, triage) calls this."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+from lifecycle_bot import confidence as conf
+from lifecycle_bot.answer import compose, idf_table
+from lifecycle_bot.index import BuildReport, IndexUnavailable, Store, wipe_local
+from lifecycle_bot.ingest import load_kb
+from lifecycle_bot.models import Answer, Citation, Hit, IngestError, PasteFinding
+from lifecycle_bot.retrieve import HybridRetriever, SearchResult, extract_identifiers
+from lifecycle_bot.settings import Settings
+from lifecycle_bot.signatures import dominant, scan, split_question
+from lifecycle_bot.text import STOPWORDS, content_terms, words
+
+
+class QuestionError(ValueError):
+    """The question cannot be answered as given (empty, too long, not text)."""
+
+
+_FOLLOWUP_START = re.compile(
+    r"^\s*(and|but|so|also|then|ok|okay|what about|how about|and if|what if|why|how do i fix|how to fix|"
+    r"how can i fix|what does that|does that|is that|can i|should i|where|which)\b",
+    re.I,
+)
+_ANAPHORA = re.compile(r"\b(it|its|it's|that|this|those|these|they|them|there|same|instead|one)\b", re.I)
+
+
+def is_followup(question: str) -> bool:
+    """A question that leans on the conversation ("how do I fix it?")."""
+    terms = [w for w in words(question) if w not in STOPWORDS]
+    if len(terms) <= 2:
+        return True
+    return bool(_ANAPHORA.search(question)) and (len(terms) <= 6 or bool(_FOLLOWUP_START.match(question)))
+
+
+def history_questions(history: Iterable) -> list[str]:
+    """Earlier *user* turns from plain strings or chat-style dicts / (role, text) pairs."""
+    out: list[str] = []
+    for turn in history or ():
+        if isinstance(turn, str):
+            out.append(turn)
+        elif isinstance(turn, dict) and turn.get("role", "user") == "user":
+            out.append(str(turn.get("content", "")))
+        elif isinstance(turn, (list, tuple)) and len(turn) == 2 and turn[0] == "user":
+            out.append(str(turn[1]))
+    return [q for q in out if q.strip()]
+
+
+def resolve_query(question: str, history: Sequence[str]) -> str:
+    """The standalone query for retrieval: a follow-up is read together with the last turns."""
+    if not history or not is_followup(question):
+        return question
+    context = [history[-1]]
+    if len(history) > 1 and is_followup(history[-1]):
+        context.insert(0, history[-2])
+    return " ".join(context + [question])
+
+
+class Bot:
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or Settings()
+        self._lock = threading.Lock()
+        self._retriever: HybridRetriever | None = None
+        self._idf: dict[str, float] = {}
+        self._store: Store | None = None
+        self.calibration = conf.load()
+        self.ingest_errors: list[IngestError] = []
+
+    # -- index ---------------------------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.settings)
+        return self._store
+
+    def embed_texts(self, texts: list[str]) -> list[list[float]]:
+        from lifecycle_bot.embed import get_embedder
+
+        return get_embedder(self.settings.resolved_model_path).get_text_embedding_batch(texts)
+
+    def index(self, rebuild: bool = False, progress: Callable[[int, int], None] | None = None) -> BuildReport:
+        """Build or update the index from the KB directory (only changed chunks are embedded)."""
+        chunks, self.ingest_errors = load_kb(self.settings.kb_dir)
+        if rebuild and not self.settings.chroma_url:
+            try:
+                self.store.read_manifest()
+            except IndexUnavailable:
+                self._store = None
+                wipe_local(self.settings)
+        report = self.store.build(chunks, self.embed_texts, rebuild=rebuild, progress=progress)
+        with self._lock:
+            self._retriever = None  # reload on next ask
+        return report
+
+    def ensure_index(self, progress: Callable[[int, int], None] | None = None) -> BuildReport | None:
+        """Build the index if there is none yet; a corrupt one is reported, not silently replaced."""
+        try:
+            self.store.live_collection()
+            return None
+        except IndexUnavailable as exc:
+            from lifecycle_bot.index import IndexMissing
+
+            if isinstance(exc, IndexMissing):
+                return self.index(progress=progress)
+            raise
+
+    def load(self) -> HybridRetriever:
+        with self._lock:
+            if self._retriever is None:
+                from llama_index.core import VectorStoreIndex
+                from llama_index.vector_stores.chroma import ChromaVectorStore
+
+                from lifecycle_bot.embed import get_embedder
+
+                _, collection, chunks = self.store.load_chunks()
+                embedder = get_embedder(self.settings.resolved_model_path)
+                vector_index = VectorStoreIndex.from_vector_store(
+                    ChromaVectorStore(chroma_collection=collection), embed_model=embedder
+                )
+                vector_retriever = vector_index.as_retriever(similarity_top_k=min(self.settings.dense_top_k, len(chunks)))
+                self._idf = idf_table(chunks)
+                self._retriever = HybridRetriever(chunks, vector_retriever, embedder.get_query_embedding, self.settings)
+            return self._retriever
+
+    # -- ask -----------------------------------------------------------------------------------
+    def validate(self, question: object) -> str:
+        if not isinstance(question, str):
+            raise QuestionError("the question must be text")
+        if "\x00" in question:
+            raise QuestionError("the question contains binary data (NUL bytes)")
+        text = question.strip()
+        if not text:
+            raise QuestionError("the question is empty")
+        if len(text) > self.settings.max_question_chars:
+            raise QuestionError(
+                f"the question is {len(text):,} characters; the limit is {self.settings.max_question_chars:,}. "
+                "Paste only the relevant part (for `kubectl describe pod`, the Status and Events)."
+            )
+        return text
+
+    def search(self, query: str, boost_terms: list[str] | None = None) -> SearchResult:
+        return self.load().search(query, boost_terms=boost_terms)
+
+    def features(self, result: SearchResult, query: str) -> dict[str, float]:
+        hits = result.hits
+        top = hits[0].score if hits else 0.0
+        second = hits[1].score if len(hits) > 1 else 0.0
+        q_terms = set(content_terms(query))
+        covered = 0.0
+        if hits and q_terms:
+            known = {t for t in q_terms if t in self._idf}
+            covered = len(known) / len(q_terms)
+        return {
+            "top_dense": result.top_dense,
+            "margin": (top - second) / top if top else 0.0,
+            "sparse": min(result.top_sparse, 20.0) / 20.0,
+            "identifier_coverage": result.identifier_coverage,
+            "term_coverage": covered,
+        }
+
+    def ask(self, question: str, history: Iterable = ()) -> Answer:
+        started = time.perf_counter()
+        text = self.validate(question)
+        turns = history_questions(history)
+        prose, paste = split_question(text)
+        matches = dominant(scan(text)) if paste else []
+        boost: list[str] = []
+        if matches:
+            sig_query = " ".join(m.signature.query for m in matches[:3])
+            query = f"{resolve_query(prose, turns) if prose else ''} {sig_query}".strip()
+            for m in matches[:3]:
+                boost.extend(m.signature.terms)
+        else:
+            query = resolve_query(prose or text, turns)
+        query = query[:2000]
+        result = self.search(query, boost_terms=boost)
+        identifiers = result.identifiers
+        feats = self.features(result, query)
+        confidence = self.calibration.predict(feats)
+        if matches:
+            confidence = max(confidence, 0.9)  # a recognised failure signature is squarely in scope
+        refused = confidence < self.settings.refusal_threshold or not result.hits
+        if refused:
+            answer = self._decline(result.hits[:3], confidence)
+        else:
+            answer = self._answer(result.hits, query, identifiers, confidence)
+            if matches:
+                self._link_paste(answer, matches)
+        answer.hits = result.hits
+        answer.query = query
+        answer.latency_ms = (time.perf_counter() - started) * 1000
+        return answer
+
+    def _answer(self, hits: list[Hit], query: str, identifiers: list[str], confidence: float) -> Answer:
+        passages = compose(hits, query, identifiers, self._idf, self.settings.answer_sections)
+        citations = [p.citation for p in passages]
+        body = "\n\n".join(p.render(i) for i, p in enumerate(passages, start=1))
+        sources = "\n".join(f"[{i}] {c.label()}" for i, c in enumerate(citations, start=1))
+        return Answer(text=f"{body}\n\nSources:\n{sources}", citations=citations, confidence=confidence)
+
+    def _decline(self, nearest: list[Hit], confidence: float) -> Answer:
+        citations = [
+            Citation(h.chunk.file, h.chunk.heading_path, h.chunk.anchor, h.chunk.start_line, h.chunk.end_line,
+                     h.chunk.element_ids)
+            for h in nearest
+        ]
+        lines = ["The docs don't cover this, so I won't guess."]
+        if citations:
+            lines.append("The nearest sections are:")
+            lines += [f"[{i}] {c.label()}" for i, c in enumerate(citations, start=1)]
+        return Answer(text="\n".join(lines), citations=citations, confidence=confidence, refused=True)
+
+    def _link_paste(self, answer: Answer, matches) -> None:
+        """Say which line of the paste led to which section (adding a citation when needed)."""
+        notes = []
+        for m in matches[:4]:
+            result = self.search(m.signature.query, boost_terms=list(m.signature.terms))
+            if not result.hits:
+                continue
+            chunk = result.hits[0].chunk
+            index = next(
+                (i for i, c in enumerate(answer.citations, start=1)
+                 if (c.file, c.anchor, c.heading_path) == (chunk.file, chunk.anchor, chunk.heading_path)),
+                None,
+            )
+            if index is None:
+                answer.citations.append(
+                    Citation(chunk.file, chunk.heading_path, chunk.anchor, chunk.start_line, chunk.end_line,
+                             chunk.element_ids)
+                )
+                index = len(answer.citations)
+            line = m.line if len(m.line) <= 120 else m.line[:117] + "..."
+            notes.append(f"- line {m.line_no}: `{line}` \u2192 [{index}] {chunk.heading_path}")
+            answer.paste_findings.append(
+                PasteFinding(m.line_no, m.line, m.signature.name, m.signature.failure_class, m.signature.phase, index)
+            )
+        if notes:
+            body, _, _ = answer.text.partition("\n\nSources:\n")
+            sources = "\n".join(f"[{i}] {c.label()}" for i, c in enumerate(answer.citations, start=1))
+            answer.text = "From your paste:\n" + "\n".join(notes) + f"\n\n{body}\n\nSources:\n{sources}"
+
+
+__all__ = ["Bot", "QuestionError", "is_followup", "resolve_query", "extract_identifiers"]

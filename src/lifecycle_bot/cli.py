@@ -1,0 +1,151 @@
+"""`lifecycle-bot`: index, ask, serve, slack, triage, eval. A thin face over `Bot`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from lifecycle_bot.settings import Settings
+
+
+class BotError(click.ClickException):
+    """Shown as `Error: ...` with exit code 1 and no traceback."""
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+def _bot(ctx: click.Context):
+    from lifecycle_bot.bot import Bot
+
+    if "bot" not in ctx.obj:
+        ctx.obj["bot"] = Bot(_settings(ctx))
+    return ctx.obj["bot"]
+
+
+def _check_kb(settings: Settings) -> None:
+    if not settings.kb_dir.is_dir():
+        raise BotError(f"knowledge-base directory not found: {settings.kb_dir} (set --kb or LIFECYCLE_BOT_KB)")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--kb", "kb_dir", type=click.Path(path_type=Path), help="Knowledge-base directory [default: kb].")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Where the index and feedback live [default: data].")
+@click.option("--chroma-url", help="Use a Chroma server (e.g. http://127.0.0.1:8000) instead of the local index.")
+@click.version_option(package_name="lifecycle-bot")
+@click.pass_context
+def main(ctx: click.Context, kb_dir: Path | None, data_dir: Path | None, chroma_url: str | None) -> None:
+    """Answer questions about Airflow's KubernetesExecutor task lifecycle, with citations."""
+    ctx.ensure_object(dict)
+    ctx.obj["settings"] = Settings().with_(kb_dir=kb_dir, data_dir=data_dir, chroma_url=chroma_url)
+
+
+@main.command()
+@click.option("--rebuild", is_flag=True, help="Re-embed everything (also repairs a corrupt index).")
+@click.pass_context
+def index(ctx: click.Context, rebuild: bool) -> None:
+    """Build or update the index (only new or changed sections are embedded)."""
+    from lifecycle_bot.index import IndexUnavailable
+
+    settings = _settings(ctx)
+    _check_kb(settings)
+    bot = _bot(ctx)
+    try:
+        report = bot.index(rebuild=rebuild)
+    except IndexUnavailable as exc:
+        raise BotError(str(exc)) from None
+    for error in bot.ingest_errors:
+        click.echo(f"warning: {error}", err=True)
+    if report.unchanged:
+        click.echo(f"index up to date: {report.total} chunks, nothing embedded ({report.seconds:.2f}s)")
+    else:
+        kind = "full build" if report.full_rebuild else "update"
+        click.echo(
+            f"index {kind}: {report.total} chunks, {report.embedded} embedded, {report.reused} reused, "
+            f"{report.removed} removed ({report.seconds:.2f}s)"
+        )
+
+
+def _read_batch(path: Path):
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise BotError(f"{path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise BotError(f"cannot read {path}: {exc.strerror}") from None
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BotError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+        if not isinstance(item, dict) or "id" not in item or "question" not in item:
+            raise BotError(f'{path}:{n}: each line needs at least "id" and "question"')
+        yield item
+
+
+def _open_bot_for_questions(ctx: click.Context):
+    from lifecycle_bot.index import IndexUnavailable
+
+    settings = _settings(ctx)
+    _check_kb(settings)
+    bot = _bot(ctx)
+    try:
+        report = bot.ensure_index()
+        if report is not None:
+            click.echo(f"built the index: {report.total} chunks ({report.seconds:.1f}s)", err=True)
+        bot.load()
+    except IndexUnavailable as exc:
+        raise BotError(str(exc)) from None
+    return bot
+
+
+@main.command()
+@click.argument("question", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@click.option("--batch", type=click.Path(path_type=Path, dir_okay=False), help="JSONL file of {id, question, history}.")
+@click.option("--history", multiple=True, help="An earlier question in the conversation (repeatable).")
+@click.pass_context
+def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | None, history: tuple[str, ...]) -> None:
+    """Ask a question (or '-' to read it from stdin); --batch answers a JSONL file."""
+    from lifecycle_bot.bot import QuestionError
+
+    if batch is None and question is None:
+        raise click.UsageError("give a QUESTION, '-' for stdin, or --batch FILE")
+    if question == "-":
+        data = sys.stdin.buffer.read()
+        try:
+            question = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BotError("the question on stdin is not UTF-8 text") from None
+    if question is not None and batch is None:
+        bot = _open_bot_for_questions(ctx)
+        try:
+            answer = bot.ask(question, history=list(history))
+        except QuestionError as exc:
+            raise BotError(str(exc)) from None
+        if as_json:
+            click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        else:
+            click.echo(answer.text)
+            click.echo(f"\n(confidence {answer.confidence:.2f}{', declined' if answer.refused else ''})")
+        return
+    items = list(_read_batch(batch))
+    bot = _open_bot_for_questions(ctx)
+    for item in items:
+        try:
+            answer = bot.ask(item["question"], history=item.get("history") or [])
+            out = {"id": item["id"], **answer.to_dict()}
+        except QuestionError as exc:
+            out = {"id": item["id"], "error": str(exc), "answer": "", "citations": [], "confidence": 0.0,
+                   "refused": True}
+        click.echo(json.dumps(out, ensure_ascii=False))
+
+
+def main_entry() -> None:  # pragma: no cover - console script indirection
+    main(obj={})

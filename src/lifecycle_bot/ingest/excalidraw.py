@@ -1,0 +1,147 @@
+"""Excalidraw diagrams -> text: labelled shapes, arrows resolved through their bindings, free text.
+
+An arrow reads as "Scheduler → task_queue: execute_async" using the labels of the shapes its
+`startBinding`/`endBinding` point at, so a question about a hop finds the diagram that draws it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from lifecycle_bot.models import Chunk
+
+SHAPES = {"rectangle", "ellipse", "diamond", "frame"}
+LINES_PER_CHUNK = 14
+
+
+class ExcalidrawError(ValueError):
+    """The file is not a usable Excalidraw document."""
+
+
+@dataclass(frozen=True)
+class Statement:
+    text: str
+    element_ids: tuple[str, ...]
+    y: float
+    x: float
+
+
+def _label(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def read_statements(doc: dict) -> tuple[str, list[Statement]]:
+    """Return (title, statements) for a parsed Excalidraw document."""
+    if not isinstance(doc, dict) or doc.get("type") != "excalidraw":
+        raise ExcalidrawError('not an Excalidraw document (missing "type": "excalidraw")')
+    elements = doc.get("elements")
+    if not isinstance(elements, list):
+        raise ExcalidrawError('"elements" must be a list')
+    live = [e for e in elements if isinstance(e, dict) and not e.get("isDeleted") and e.get("id")]
+    by_id = {e["id"]: e for e in live}
+    bound: dict[str, list[dict]] = {}
+    for e in live:
+        if e.get("type") == "text" and e.get("containerId"):
+            bound.setdefault(e["containerId"], []).append(e)
+
+    def label_of(eid: str | None) -> str:
+        if not eid or eid not in by_id:
+            return "?"
+        texts = bound.get(eid, [])
+        if texts:
+            return _label(" ".join(t.get("text", "") for t in texts))
+        return _label(by_id[eid].get("text", "")) or by_id[eid].get("type", "?")
+
+    out: list[Statement] = []
+    free: list[dict] = []
+    for e in live:
+        kind = e.get("type")
+        x, y = float(e.get("x", 0)), float(e.get("y", 0))
+        if kind in SHAPES:
+            name = label_of(e["id"])
+            if name and name != kind:
+                ids = (e["id"], *[t["id"] for t in bound.get(e["id"], [])])
+                out.append(Statement(f"{name}.", ids, y, x))
+        elif kind in ("arrow", "line"):
+            start = (e.get("startBinding") or {}).get("elementId")
+            end = (e.get("endBinding") or {}).get("elementId")
+            if not start and not end:
+                continue
+            label = label_of(e["id"]) if bound.get(e["id"]) else ""
+            text = f"{label_of(start)} \u2192 {label_of(end)}" + (f": {label}" if label else "")
+            ids = (e["id"], *[t["id"] for t in bound.get(e["id"], [])])
+            out.append(Statement(text + ".", ids, y, x))
+        elif kind == "text" and not e.get("containerId"):
+            free.append(e)
+    title = ""
+    if free:
+        top = max(free, key=lambda t: (float(t.get("fontSize", 0)), -float(t.get("y", 0))))
+        title = _label(top.get("text", ""))
+    for t in free:
+        text = _label(t.get("text", ""))
+        if text and text != title:
+            out.append(Statement(text, (t["id"],), float(t.get("y", 0)), float(t.get("x", 0))))
+    out.sort(key=lambda s: (round(s.y / 40), s.x))
+    return title, out
+
+
+def _line_index(raw: str) -> dict[str, int]:
+    """1-based line of each element id in the JSON text (pretty-printed files give real ranges)."""
+    index: dict[str, int] = {}
+    for n, line in enumerate(raw.splitlines(), start=1):
+        for m in re.finditer(r'"id"\s*:\s*"([^"]+)"', line):
+            index.setdefault(m.group(1), n)
+    return index
+
+
+def parse_excalidraw(file: str, raw: str) -> list[Chunk]:
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ExcalidrawError(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    title, statements = read_statements(doc)
+    if not statements:
+        return []
+    title = title or file.rsplit("/", 1)[-1].split(".")[0]
+    lines_of = _line_index(raw)
+    total_lines = max(1, raw.count("\n") + 1)
+    chunks = []
+    for n in range(0, len(statements), LINES_PER_CHUNK):
+        part = statements[n : n + LINES_PER_CHUNK]
+        ids = tuple(i for s in part for i in s.element_ids)
+        found = [lines_of[i] for i in ids if i in lines_of]
+        start = min(found) if found else 1
+        end = max(found) if found else total_lines
+        # include the element bodies that follow the last id line (labels sit after the id)
+        end = min(total_lines, _element_end(raw, end))
+        heading = f"Diagram: {title}"
+        if len(statements) > LINES_PER_CHUNK:
+            heading += f" (part {n // LINES_PER_CHUNK + 1})"
+        chunks.append(
+            Chunk(
+                file=file,
+                heading_path=heading,
+                anchor="",
+                start_line=start,
+                end_line=end,
+                text="\n".join(f"- {s.text}" for s in part),
+                kind="diagram",
+                element_ids=ids,
+            )
+        )
+    return chunks
+
+
+def _element_end(raw: str, id_line: int) -> int:
+    """Last line of the JSON object whose id sits on `id_line` (closing brace at its indent)."""
+    lines = raw.splitlines()
+    if id_line > len(lines):
+        return id_line
+    indent = len(lines[id_line - 1]) - len(lines[id_line - 1].lstrip())
+    for n in range(id_line, len(lines)):
+        stripped = lines[n].lstrip()
+        if stripped.startswith("}") and len(lines[n]) - len(stripped) < indent:
+            return n + 1
+    return len(lines)

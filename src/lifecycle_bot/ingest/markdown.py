@@ -1,0 +1,222 @@
+"""Markdown -> section chunks with heading paths, GitHub anchors and exact line ranges.
+
+Parsing uses markdown-it-py's block tokens, whose `map` gives each block's source lines, so a chunk
+boundary can only fall between blocks: code fences, tables and lists are never cut in half.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from markdown_it import MarkdownIt
+
+from lifecycle_bot.ingest.mermaid import read_mermaid
+from lifecycle_bot.models import Chunk
+
+MAX_CHUNK_CHARS = 1400
+
+
+@lru_cache(maxsize=1)
+def _parser() -> MarkdownIt:
+    return MarkdownIt("commonmark").enable("table")
+
+
+def slugify(text: str) -> str:
+    """GitHub's heading anchor: lowercase, drop punctuation but keep '-' and '_', spaces -> '-'."""
+    text = unicodedata.normalize("NFKC", text).strip().lower()
+    text = "".join(ch for ch in text if ch in "-_ " or unicodedata.category(ch)[0] in "LNM")
+    return text.replace(" ", "-")
+
+
+class Slugger:
+    """Assigns unique anchors per file the way GitHub does (`x`, `x-1`, `x-2`)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+
+    def slug(self, text: str) -> str:
+        base = slugify(text)
+        if base not in self.seen:
+            self.seen[base] = 0
+            return base
+        self.seen[base] += 1
+        return f"{base}-{self.seen[base]}"
+
+
+def _inline_text(token) -> str:
+    parts = []
+    for child in token.children or []:
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+    return "".join(parts).strip()
+
+
+@dataclass(frozen=True)
+class Block:
+    """A top-level Markdown block with its 0-based [start, end) line range."""
+
+    kind: str  # heading | paragraph | fence | table | list | other
+    start: int
+    end: int
+    level: int = 0
+    title: str = ""
+    info: str = ""
+    content: str = ""
+
+
+def parse_blocks(text: str) -> list[Block]:
+    tokens = _parser().parse(text)
+    blocks: list[Block] = []
+    for i, tok in enumerate(tokens):
+        if tok.level != 0 or tok.map is None or tok.nesting == -1:
+            continue
+        start, end = tok.map
+        if tok.type == "heading_open":
+            blocks.append(Block("heading", start, end, int(tok.tag[1]), _inline_text(tokens[i + 1])))
+        elif tok.type == "paragraph_open":
+            blocks.append(Block("paragraph", start, end, content=tokens[i + 1].content))
+        elif tok.type in ("fence", "code_block"):
+            blocks.append(Block("fence", start, end, info=tok.info.strip(), content=tok.content))
+        elif tok.type == "table_open":
+            blocks.append(Block("table", start, end))
+        elif tok.type in ("bullet_list_open", "ordered_list_open"):
+            blocks.append(Block("list", start, end))
+        else:
+            blocks.append(Block("other", start, end))
+    return blocks
+
+
+def _group(blocks: list[Block], lines: list[str], max_chars: int) -> list[list[Block]]:
+    """Pack whole blocks into groups of at most `max_chars` (a single big block stays whole)."""
+    groups: list[list[Block]] = [[]]
+    size = 0
+    for block in blocks:
+        length = sum(len(ln) + 1 for ln in lines[block.start : block.end])
+        if groups[-1] and size + length > max_chars:
+            groups.append([])
+            size = 0
+        groups[-1].append(block)
+        size += length
+    return [g for g in groups if g]
+
+
+def parse_markdown(file: str, text: str, max_chars: int = MAX_CHUNK_CHARS) -> list[Chunk]:
+    """One chunk per section; long sections are split at block boundaries."""
+    lines = text.splitlines()
+    blocks = parse_blocks(text)
+    h1_count = sum(1 for b in blocks if b.kind == "heading" and b.level == 1)
+    slugger = Slugger()
+    stack: list[tuple[int, str]] = []
+    sections: list[tuple[str, str, list[Block]]] = []  # (heading_path, anchor, blocks incl. heading)
+    current: list[Block] = []
+    path, anchor = "", ""
+    for block in blocks:
+        if block.kind == "heading":
+            if current:
+                sections.append((path, anchor, current))
+            anchor = slugger.slug(block.title)
+            stack = [(lvl, t) for lvl, t in stack if lvl < block.level] + [(block.level, block.title)]
+            shown = [t for lvl, t in stack if not (lvl == 1 and h1_count == 1 and len(stack) > 1)]
+            path = " > ".join(shown)
+            current = [block]
+        else:
+            current.append(block)
+    if current:
+        sections.append((path or file, anchor, current))
+
+    chunks: list[Chunk] = []
+    for heading_path, anchor, section_blocks in sections:
+        body = [b for b in section_blocks if b.kind != "heading"]
+        if not body:
+            continue  # a heading directly followed by a sub-heading: nothing to answer from
+        heading = [b for b in section_blocks if b.kind == "heading"]
+        for n, group in enumerate(_group(body, lines, max_chars)):
+            if n == 0 and heading:
+                group = heading + group
+            start, end = group[0].start, group[-1].end
+            while end > start and not lines[end - 1].strip():
+                end -= 1
+            raw = "\n".join(lines[start:end])
+            readings = [read_mermaid(b.content) for b in group if b.kind == "fence" and b.info == "mermaid"]
+            chunks.append(
+                Chunk(
+                    file=file,
+                    heading_path=heading_path,
+                    anchor=anchor,
+                    start_line=start + 1,
+                    end_line=end,
+                    text=raw,
+                    reading=" ".join(r for r in readings if r),
+                )
+            )
+    return chunks
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"(\[*])")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """The smallest quotable piece of a chunk: a sentence, list item, table row or code block."""
+
+    kind: str  # sentence | item | row | code | diagram
+    text: str
+    start_line: int  # 1-based, absolute in the source file
+    end_line: int
+    position: int  # order within the chunk
+
+
+def split_units(chunk: Chunk) -> list[Unit]:
+    """Quotable units of a Markdown chunk, each with the absolute lines it came from."""
+    lines = chunk.text.splitlines()
+    offset = chunk.start_line
+    tokens = _parser().parse(chunk.text)
+    units: list[Unit] = []
+
+    def add(kind: str, text: str, start: int, end: int) -> None:
+        text = text.strip()
+        if text:
+            units.append(Unit(kind, text, start + offset, end + offset - 1, len(units)))
+
+    for i, tok in enumerate(tokens):
+        if tok.map is None or tok.nesting == -1:
+            continue
+        start, end = tok.map
+        if tok.type == "paragraph_open" and tok.level == 0:
+            content = tokens[i + 1].content
+            para_lines = lines[start:end]
+            for sentence in _SENTENCE.split(content.replace("\n", " ")):
+                s_start, s_end = _locate(sentence, para_lines, start)
+                add("sentence", sentence, s_start, s_end)
+        elif tok.type == "list_item_open":
+            # the item's own first paragraph; nested items become units of their own
+            para = tokens[i + 1] if i + 1 < len(tokens) else None
+            if para is not None and para.type == "paragraph_open" and para.map:
+                p_start, p_end = para.map
+                add("item", tokens[i + 2].content.replace("\n", " "), p_start, p_end)
+        elif tok.type in ("fence", "code_block"):
+            kind = "diagram" if tok.info.strip() == "mermaid" else "code"
+            add(kind, "\n".join(lines[start:end]), start, end)
+        elif tok.type == "tr_open" and start >= 0:
+            row = lines[start] if start < len(lines) else ""
+            if not re.fullmatch(r"[\s|:-]*", row):
+                add("row", row, start, start + 1)
+    return units
+
+
+def _locate(sentence: str, para_lines: list[str], start: int) -> tuple[int, int]:
+    """Line range (0-based, end exclusive) of a sentence inside its paragraph."""
+    words = sentence.split()
+    if not words:
+        return start, start + 1
+    first, last = words[0], words[-1]
+    s = next((i for i, ln in enumerate(para_lines) if first in ln), 0)
+    e = next((i for i in range(len(para_lines) - 1, -1, -1) if last in para_lines[i]), len(para_lines) - 1)
+    if e < s:
+        s, e = 0, len(para_lines) - 1
+    return start + s, start + e + 1

