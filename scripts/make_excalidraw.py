@@ -461,9 +461,9 @@ def build_complete_flow() -> Scene:
         "AirflowKubernetesScheduler\n"
         "(plain object in scheduler process)\n"
         "run_next(job) -> _build_pod_request\n"
-        "PodGenerator.construct_pod:\n"
-        "template <- executor pod <- pod_override\n"
-        "then pod_mutation_hook",
+        "PodGenerator.construct_pod merges:\n"
+        "template, executor pod, pod_override\n"
+        "(later wins), then pod_mutation_hook",
         BLUE, font=14,
     )
     s.shape(
@@ -568,7 +568,8 @@ def build_complete_flow() -> Scene:
         ("legend-watcher", "watcher child process", VIOLET),
         ("legend-k8s", "Kubernetes control plane", GREEN),
         ("legend-worker", "worker pod", RED),
-        ("legend-api", "Airflow API server / DB", GRAPE),
+        ("legend-api", "Airflow API server (Execution API)", GRAPE),
+        ("legend-db", "metadata database", GRAY),
     ]
     for i, (name, label, colors) in enumerate(legend):
         col_x = COL[3] + (i % 2) * 430
@@ -591,7 +592,7 @@ def build_complete_flow() -> Scene:
             label="run_pod_async\ncreate_namespaced_pod")
     s.arrow("a-start-pod", "apiserver", "worker",
             [right_mid(s, "apiserver", row_mid[0]), left_mid(s, "worker")],
-            label="kubelet: schedule,\npull image, start")
+            label="kube-scheduler binds,\nkubelet pulls, starts")
     s.arrow("a-report", "worker", "execution_api",
             [bottom_mid(s, "worker"), top_mid(s, "execution_api")],
             label="execute_workload\nreports state")
@@ -670,7 +671,8 @@ def build_complete_flow() -> Scene:
          "600 s, checked every 120 s ->\n"
          "revoke_task; back to SCHEDULED up to\n"
          "2 times, then FAILED. A fatal waiting\n"
-         "reason (ErrImagePull...) fails fast.",
+         "reason (ErrImagePull...) ends the\n"
+         "attempt early (requeued once).",
          "TYPICAL\n"
          "Seconds with a cached image on a\n"
          "node with room; minutes with node\n"
@@ -860,14 +862,14 @@ def build_pod_lifecycle() -> Scene:
         "watcher emits: FAILED (no failure details)\n"
         "TI still QUEUED: requeued once, no retry\n"
         "used (pod_launch_failure_retries = 1)\n"
-        "next time: TI FAILED; pod kept\n"
+        "2nd time: FAILED reported; pod kept\n"
         "skip: ErrImagePull 'pull QPS exceeded'",
         RED, font=14, align="left",
     )
     s.shape(
         "failed", "rectangle", COL[2], ROW[2], W, H,
         "FAILED\n"
-        "non-zero exit, OOMKilled (exit 137),\n"
+        "non-zero exit, OOMKilled (137 typical),\n"
         "init container failed, ProviderFailed\n"
         "watcher emits: FAILED + failure details\n"
         "TI RUNNING: TI FAILED, scheduler retries\n"

@@ -149,3 +149,52 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
 
 def main_entry() -> None:  # pragma: no cover - console script indirection
     main(obj={})
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=7860, show_default=True, type=int)
+@click.option("--open-browser/--no-browser", default=False, help="Open the page in a browser once it is up.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, open_browser: bool) -> None:
+    """Open the Gradio app (builds the index first if there is none)."""
+    _check_kb(_settings(ctx))
+    from lifecycle_bot.ui import serve as run_ui
+
+    run_ui(_settings(ctx), host=host, port=port, open_browser=open_browser)
+
+
+@main.command()
+@click.option("--port", default=3000, show_default=True, type=int, help="HTTP mode port.")
+@click.pass_context
+def slack(ctx: click.Context, port: int) -> None:
+    """Run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP mode with SLACK_SIGNING_SECRET)."""
+    _check_kb(_settings(ctx))
+    from lifecycle_bot.slack import run as run_slack
+
+    run_slack(_settings(ctx), port=port)
+
+
+@main.command()
+@click.argument("file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--batch", type=click.Path(path_type=Path, dir_okay=False), help="JSONL of tickets ({id, text}).")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write results to .jsonl or .csv.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def triage(ctx: click.Context, file: Path | None, batch: Path | None, out: Path | None, as_json: bool) -> None:
+    """Triage a support ticket (FILE or '-' for stdin) or a batch of them."""
+    from lifecycle_bot.triage import cli_triage
+
+    cli_triage(ctx, file=file, batch=batch, out=out, as_json=as_json)
+
+
+@main.command(name="eval")
+@click.option("--set", "eval_set", type=click.Path(path_type=Path, dir_okay=False), multiple=True,
+              help="Eval JSONL file(s) [default: eval/qa.jsonl].")
+@click.option("--gate", is_flag=True, help="Exit non-zero when a metric falls below eval/thresholds.toml.")
+@click.pass_context
+def eval_cmd(ctx: click.Context, eval_set: tuple[Path, ...], gate: bool) -> None:
+    """Score the bot on known question/answer pairs."""
+    from lifecycle_bot.evaluate import cli_eval
+
+    cli_eval(ctx, sets=list(eval_set), gate=gate)
