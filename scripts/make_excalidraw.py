@@ -656,8 +656,8 @@ def build_complete_flow() -> Scene:
         ("p2", "2. Pod create call\nrun_next -> create_namespaced_pod",
          "GUARANTEED\n"
          "task_publish_max_retries = 0: quota\n"
-         "403, 409, 429 or 5xx fails the task\n"
-         "at once. Non-zero value: requeued\n"
+         "403, 409, 429 or 5xx is reported as\n"
+         "FAILED at once. Non-zero: requeued\n"
          "on later loops; a 429 or Retry-After\n"
          "pauses pod creation for that time.",
          "TYPICAL\n"
@@ -811,8 +811,8 @@ def build_pod_lifecycle() -> Scene:
         "run_next -> run_pod_async ->\n"
         "create_namespaced_pod\n"
         "TI: QUEUED\n"
-        "API error here: TI FAILED at once with the\n"
-        "default task_publish_max_retries = 0\n"
+        "API error here: reported FAILED at once\n"
+        "(default task_publish_max_retries = 0)\n"
         "(quota 403 / 409 / 429 / 5xx retried only\n"
         "if that option is non-zero)",
         BLUE, font=14, align="left",
@@ -915,7 +915,7 @@ def build_pod_lifecycle() -> Scene:
             label="relabelled")
     s.arrow("a-pending-fatal", "pending", "fatal",
             [bottom_mid(s, "pending"), top_mid(s, "fatal")],
-            label="kubelet waiting\nreason")
+            label="fatal waiting\nreason")
     s.arrow("a-pending-failed", "pending", "failed",
             [bottom_mid(s, "pending", COL[1] + W - 60), top_mid(s, "failed", COL[2] + 60)],
             label="init fails")
@@ -943,7 +943,7 @@ def build_pod_lifecycle() -> Scene:
         "  on the first check after its TI has been QUEUED for 600 s.\n"
         "- A revoked TI goes back to SCHEDULED at most 2 times, then FAILED.\n"
         "- pod_launch_failure_retries = 1: one free requeue for a pre-execution failure.\n"
-        "- task_publish_max_retries = 0: pod-create API errors fail the TI at once.\n"
+        "- task_publish_max_retries = 0: pod-create API errors are reported FAILED at once.\n"
         "- task_instance_heartbeat_timeout = 300 s for a RUNNING TI that goes silent.",
         TEAL, font=15, align="left",
     )

@@ -89,10 +89,18 @@ def read_statements(doc: dict) -> tuple[str, list[Statement]]:
 
 def _line_index(raw: str) -> dict[str, int]:
     """1-based line of each element id in the JSON text (pretty-printed files give real ranges)."""
-    index: dict[str, int] = {}
+    found: list[tuple[int, int, str]] = []  # (indent, line, id)
     for n, line in enumerate(raw.splitlines(), start=1):
         for m in re.finditer(r'"id"\s*:\s*"([^"]+)"', line):
-            index.setdefault(m.group(1), n)
+            found.append((len(line) - len(line.lstrip()), n, m.group(1)))
+    if not found:
+        return {}
+    # an element's own id sits at the shallowest indent; deeper ones are references (boundElements)
+    top = min(indent for indent, _, _ in found)
+    index: dict[str, int] = {}
+    for indent, n, eid in found:
+        if indent == top:
+            index.setdefault(eid, n)
     return index
 
 
@@ -113,9 +121,8 @@ def parse_excalidraw(file: str, raw: str) -> list[Chunk]:
         ids = tuple(i for s in part for i in s.element_ids)
         found = [lines_of[i] for i in ids if i in lines_of]
         start = min(found) if found else 1
-        end = max(found) if found else total_lines
-        # include the element bodies that follow the last id line (labels sit after the id)
-        end = min(total_lines, _element_end(raw, end))
+        # each element's object runs past its id line (the label text sits after the id)
+        end = min(total_lines, max((_element_end(raw, n) for n in found), default=total_lines))
         heading = f"Diagram: {title}"
         if len(statements) > LINES_PER_CHUNK:
             heading += f" (part {n // LINES_PER_CHUNK + 1})"

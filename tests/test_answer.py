@@ -1,0 +1,150 @@
+"""Answers: grounded and cited, pastes recognised, follow-ups, refusals, exact identifiers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from lifecycle_bot.bot import Bot, QuestionError, is_followup, resolve_query
+from lifecycle_bot.retrieve import extract_identifiers
+from lifecycle_bot.text import normalise
+
+DESCRIBE = """\
+Name:         etl-load-4t1zxx72
+Namespace:    airflow
+Status:       Pending
+Events:
+  Type     Reason            Age   From               Message
+  ----     ------            ----  ----               -------
+  Warning  FailedScheduling  2m    default-scheduler  0/3 nodes are available: 3 Insufficient memory.
+"""
+
+
+def _paragraph_claims(answer_text: str) -> list[tuple[int, str]]:
+    """(citation number, quoted text) for every cited paragraph of an answer."""
+    body = answer_text.split("\n\nSources:\n")[0]
+    claims = []
+    for para in body.split("\n\n"):
+        m = re.search(r"\[(\d+)\]\s*$", para)
+        if not m or para.startswith("From your paste"):
+            continue
+        text = para[: m.start()]
+        for piece in text.split("\n"):
+            piece = piece[2:] if piece.startswith("- ") else piece
+            if piece.strip() and not piece.startswith("```"):
+                claims.append((int(m.group(1)), piece))
+    return claims
+
+
+def assert_grounded(bot: Bot, answer) -> None:
+    assert answer.citations, "an answer must cite something"
+    claims = _paragraph_claims(answer.text)
+    assert claims
+    for n, text in claims:
+        c = answer.citations[n - 1]
+        lines = (bot.settings.kb_dir / c.file).read_text().splitlines()[c.start_line - 1 : c.end_line]
+        cited = normalise(" ".join(lines))
+        if c.file.endswith(".excalidraw"):
+            # a diagram statement is built from element labels: each label must be in the cited JSON
+            for label in re.split(r" \u2192 |: |\. ", text.rstrip(".")):
+                assert f'"{label.strip().rstrip(".")}"' in " ".join(lines), f"{label!r} not in {c.label()}"
+            continue
+        for sentence in re.split(r"(?<=[.!?])\s+", text):
+            assert normalise(sentence) in cited, f"{sentence!r} is not in {c.label()}"
+
+
+def test_answer_is_cited_and_grounded(session_bot: Bot):
+    answer = session_bot.ask("why is my pod stuck in Pending?")
+    assert not answer.refused
+    top = answer.citations[0]
+    assert top.anchor == "31-pod-stuck-in-pending" and top.file == "guide.md"
+    assert "[1]" in answer.text and "Sources:" in answer.text
+    assert "guide.md \u00a7 3. Debugging > 3.1 Pod stuck in Pending (lines" in answer.text
+    assert_grounded(session_bot, answer)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["what does task_publish_max_retries do?", "my container was OOMKilled", "is ImagePullBackOff fatal?",
+     "what happens after the pod is Running?", "which method puts work on task_queue?"],
+)
+def test_every_answer_is_grounded(session_bot: Bot, question: str):
+    answer = session_bot.ask(question)
+    assert not answer.refused, question
+    assert_grounded(session_bot, answer)
+
+
+def test_exact_identifiers_are_boosted(session_bot: Bot):
+    assert session_bot.ask("what does task_publish_max_retries do?").citations[0].anchor == "21-options"
+    assert session_bot.ask("ErrImagePull").citations[0].anchor == "33-image-pull-errors"
+    assert session_bot.ask("exit code 137").citations[0].anchor == "32-oomkilled"
+
+
+def test_identifier_extraction():
+    ids = extract_identifiers("why `delete_worker_pods` and ErrImagePull, 410 from KubernetesJobWatcher._run()?")
+    assert {"delete_worker_pods", "ErrImagePull", "410", "KubernetesJobWatcher._run"} <= set(ids)
+    assert extract_identifiers("why is my pod pending") == []
+
+
+def test_state_diagram_found_by_words(session_bot: Bot):
+    answer = session_bot.ask("what happens after the pod is Running?")
+    assert answer.citations[0].anchor == "1-overview"
+
+
+def test_excalidraw_diagram_cited_by_elements(session_bot: Bot):
+    answer = session_bot.ask("what does the Scheduler send to task_queue with execute_async?")
+    diagram = next(c for c in answer.citations if c.file.endswith(".excalidraw"))
+    assert "a1" in diagram.element_ids
+
+
+def test_pasted_describe_output_drives_retrieval(session_bot: Bot):
+    answer = session_bot.ask("my task never starts, here is the pod:\n" + DESCRIBE)
+    assert answer.citations[0].anchor == "31-pod-stuck-in-pending"
+    finding = answer.paste_findings[0]
+    assert finding.failure_class == "scheduling_insufficient_resources"
+    assert "Insufficient memory" in finding.line
+    assert finding.line_no == 8  # line 8 of what the user sent
+    assert re.search(r"line 8: `Warning\s+FailedScheduling.*` \u2192 \[\d\] 3\. Debugging > 3\.1 Pod stuck in Pending",
+                     answer.text)
+
+
+def test_follow_up_uses_the_conversation(session_bot: Bot):
+    first = "why is my pod stuck in Pending?"
+    answer = session_bot.ask("how do I fix it?", history=[first])
+    assert answer.citations[0].anchor == "31-pod-stuck-in-pending"
+    assert not answer.refused
+    alone = session_bot.ask("how do I fix it?")
+    assert alone.refused or alone.citations[0].anchor != "31-pod-stuck-in-pending"
+
+
+def test_followup_detection():
+    assert is_followup("how do I fix it?")
+    assert is_followup("and on Airflow 3?")
+    assert not is_followup("why is my KubernetesExecutor pod stuck in Pending for an hour?")
+    assert resolve_query("what about that?", ["what is OOMKilled?"]) == "what is OOMKilled? what about that?"
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["how do I bake sourdough bread?", "what is the capital of France?", "how do I reverse a list in Python?"],
+)
+def test_out_of_scope_is_declined_with_nearest_sections(session_bot: Bot, question: str):
+    answer = session_bot.ask(question)
+    assert answer.refused
+    assert "don't cover this" in answer.text
+    assert answer.citations and answer.confidence < session_bot.settings.refusal_threshold
+
+
+@pytest.mark.parametrize("bad", ["", "   \n", "x" * 9000, "nul\x00byte", None])
+def test_bad_questions_raise_clear_errors(session_bot: Bot, bad):
+    with pytest.raises(QuestionError) as err:
+        session_bot.ask(bad)
+    assert str(err.value)
+
+
+def test_history_as_chat_dicts(session_bot: Bot):
+    history = [{"role": "user", "content": "my pod is OOMKilled"}, {"role": "assistant", "content": "..."}]
+    answer = session_bot.ask("how do I fix it?", history=history)
+    assert answer.citations[0].anchor == "32-oomkilled"

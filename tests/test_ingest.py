@@ -1,0 +1,123 @@
+"""Ingestion: sections, anchors, line ranges, atomic blocks, diagrams, and unreadable files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lifecycle_bot.ingest import load_kb
+from lifecycle_bot.ingest.excalidraw import parse_excalidraw
+from lifecycle_bot.ingest.markdown import parse_markdown, slugify, split_units
+from lifecycle_bot.ingest.mermaid import read_mermaid
+
+
+def test_sections_carry_path_anchor_and_lines(kb_copy: Path):
+    chunks, errors = load_kb(kb_copy)
+    assert errors == []
+    pending = next(c for c in chunks if c.heading_path.endswith("3.1 Pod stuck in Pending"))
+    assert pending.heading_path == "3. Debugging > 3.1 Pod stuck in Pending"
+    assert pending.anchor == "31-pod-stuck-in-pending"
+    lines = (kb_copy / "guide.md").read_text().splitlines()
+    assert lines[pending.start_line - 1] == "### 3.1 Pod stuck in Pending"
+    assert lines[pending.end_line - 1] == "```"
+    assert pending.heading_path in pending.embed_text
+
+
+def test_github_slugs():
+    assert slugify("12.2 Pod stuck in Pending") == "122-pod-stuck-in-pending"
+    assert slugify("13.1 [kubernetes_executor] options") == "131-kubernetes_executor-options"
+    assert slugify("Executor reports task finished although the task says it's queued") == (
+        "executor-reports-task-finished-although-the-task-says-its-queued"
+    )
+
+
+def test_duplicate_headings_get_numbered_anchors():
+    chunks = parse_markdown("x.md", "## Fix\n\none\n\n## Fix\n\ntwo\n")
+    assert [c.anchor for c in chunks] == ["fix", "fix-1"]
+
+
+def test_long_sections_split_between_blocks_only():
+    code = "```bash\n" + "\n".join(f"kubectl get pods # {i}" for i in range(40)) + "\n```"
+    table = "| a | b |\n|---|---|\n" + "\n".join(f"| {i} | x |" for i in range(30))
+    items = "\n".join(f"- item {i} with some words" for i in range(30))
+    paras = "\n\n".join(f"Paragraph {i} has a sentence. And another one here." for i in range(20))
+    text = f"## 1. Big\n\n{paras}\n\n{code}\n\n{table}\n\n{items}\n"
+    chunks = parse_markdown("big.md", text, max_chars=500)
+    assert len(chunks) > 3
+    assert {c.heading_path for c in chunks} == {"1. Big"}
+    for c in chunks:
+        assert c.text.count("```") % 2 == 0, "a code fence was cut"
+        body_lines = c.text.splitlines()
+        if any(ln.startswith("| 0 |") for ln in body_lines):
+            assert any(ln.startswith("| 29 |") for ln in body_lines), "a table was cut"
+        if "- item 0 " in c.text:
+            assert "- item 29 " in c.text, "a list was cut"
+    joined = "\n".join(c.text for c in chunks)
+    for i in range(20):
+        assert f"Paragraph {i} " in joined
+
+
+def test_units_have_exact_lines():
+    text = "## A\n\nFirst sentence. Second one\nwraps here.\n\n- item one\n- item two\n"
+    (chunk,) = parse_markdown("a.md", text)
+    units = split_units(chunk)
+    lines = text.splitlines()
+    for u in units:
+        span = " ".join(lines[u.start_line - 1 : u.end_line])
+        assert " ".join(u.text.split()) in " ".join(span.split())
+
+
+def test_mermaid_reading_names_states_and_transitions():
+    reading = read_mermaid("stateDiagram-v2\n    [*] --> Pending\n    Pending --> Running: containers started\n")
+    assert "Pending goes to Running when containers started" in reading
+    seq = read_mermaid("sequenceDiagram\n    participant S as Scheduler\n    S->>API: create_namespaced_pod\n")
+    assert "Scheduler to API: create_namespaced_pod" in seq
+    flow = read_mermaid("flowchart LR\n    A[Scheduler] -->|execute_async| B[(task_queue)]\n")
+    assert "Scheduler leads to task_queue (execute_async)" in flow
+
+
+def test_mermaid_kept_with_its_section(kb_copy: Path):
+    chunks, _ = load_kb(kb_copy)
+    overview = next(c for c in chunks if c.anchor == "1-overview")
+    assert "```mermaid" in overview.text
+    assert "Running goes to Succeeded" in overview.reading
+
+
+def test_excalidraw_arrows_resolve_through_bindings(kb_copy: Path):
+    chunks, _ = load_kb(kb_copy)
+    (diagram,) = [c for c in chunks if c.kind == "diagram"]
+    assert "Scheduler \u2192 task_queue: execute_async." in diagram.text
+    assert diagram.heading_path == "Diagram: Fixture flow"
+    assert {"a1", "sched", "queue"} <= set(diagram.element_ids)
+    raw = (kb_copy / diagram.file).read_text().splitlines()
+    cited = "\n".join(raw[diagram.start_line - 1 : diagram.end_line])
+    assert '"execute_async"' in cited and '"Scheduler"' in cited
+
+
+def test_unreadable_files_are_reported_and_skipped(kb_copy: Path):
+    (kb_copy / "latin1.md").write_bytes("## Caf\xe9\n\nna\xefve text\n".encode("latin-1"))
+    (kb_copy / "binary.md").write_bytes(b"\x00\x01\x02binary")
+    (kb_copy / "excalidraw" / "broken.excalidraw").write_text('{"type": "excalidraw", "elements": [')
+    (kb_copy / "excalidraw" / "wrong.excalidraw").write_text(json.dumps({"type": "other"}))
+    chunks, errors = load_kb(kb_copy)
+    by_file = {e.file: e.message for e in errors}
+    assert set(by_file) == {"latin1.md", "binary.md", "excalidraw/broken.excalidraw", "excalidraw/wrong.excalidraw"}
+    assert "UTF-8" in by_file["latin1.md"]
+    assert "malformed JSON" in by_file["excalidraw/broken.excalidraw"]
+    assert any(c.file == "guide.md" for c in chunks) and any(c.kind == "diagram" for c in chunks)
+
+
+def test_excalidraw_deleted_and_unbound_elements_are_ignored():
+    doc = {
+        "type": "excalidraw",
+        "version": 2,
+        "elements": [
+            {"id": "r", "type": "rectangle", "x": 0, "y": 0},
+            {"id": "t", "type": "text", "text": "Pod", "containerId": "r", "x": 0, "y": 0},
+            {"id": "gone", "type": "rectangle", "isDeleted": True, "x": 0, "y": 0},
+            {"id": "gt", "type": "text", "text": "Deleted", "containerId": "gone", "x": 0, "y": 0},
+            {"id": "free", "type": "arrow", "x": 0, "y": 0},
+        ],
+    }
+    (chunk,) = parse_excalidraw("d.excalidraw", json.dumps(doc))
+    assert "Pod." in chunk.text and "Deleted" not in chunk.text and "\u2192" not in chunk.text
