@@ -49,6 +49,8 @@ def assert_grounded(bot: Bot, answer) -> None:
         if c.file.endswith(".excalidraw"):
             # a diagram statement is built from element labels: each label must be in the cited JSON
             for label in re.split(r" \u2192 |: |\. ", text.rstrip(".")):
+                if not label.strip():
+                    continue
                 assert f'"{label.strip().rstrip(".")}"' in " ".join(lines), f"{label!r} not in {c.label()}"
             continue
         for sentence in re.split(r"(?<=[.!?])\s+", text):

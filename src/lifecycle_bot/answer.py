@@ -48,8 +48,16 @@ class Passage:
 
 
 def diagram_units(chunk: Chunk) -> list[Unit]:
+    """One unit per diagram statement, with the JSON lines of the elements it was read from."""
+    import json
+
     lines = [ln[2:] if ln.startswith("- ") else ln for ln in chunk.text.splitlines() if ln.strip()]
-    return [Unit("sentence", ln, chunk.start_line, chunk.end_line, i) for i, ln in enumerate(lines)]
+    spans = json.loads(chunk.spans) if chunk.spans else []
+    units = []
+    for i, ln in enumerate(lines):
+        start, end, ids = spans[i] if i < len(spans) else (chunk.start_line, chunk.end_line, "")
+        units.append(Unit("sentence", ln, start, end, i, tuple(x for x in ids.split(",") if x)))
+    return units
 
 
 def units_of(chunk: Chunk) -> list[Unit]:
@@ -122,7 +130,7 @@ def compose(
             anchor=chunk.anchor,
             start_line=min(u.start_line for u in picked),
             end_line=max(u.end_line for u in picked),
-            element_ids=chunk.element_ids,
+            element_ids=tuple(dict.fromkeys(i for u in picked for i in u.element_ids)) or chunk.element_ids,
         )
         passages.append(Passage(citation, picked))
     return passages

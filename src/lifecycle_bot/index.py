@@ -77,6 +77,7 @@ def _metadata(chunk: Chunk) -> dict:
         "element_ids": ",".join(chunk.element_ids),
         "reading": chunk.reading,
         "content_hash": chunk.content_hash,
+        "spans": chunk.spans,
     }
 
 
@@ -91,6 +92,7 @@ def chunk_from_record(document: str, meta: dict) -> Chunk:
         reading=meta.get("reading", ""),
         kind=meta.get("kind", "section"),
         element_ids=tuple(x for x in meta.get("element_ids", "").split(",") if x),
+        spans=meta.get("spans", ""),
     )
 
 

@@ -19,6 +19,7 @@ class Chunk:
     reading: str = ""  # text reading of diagrams (embedded and searched, not shown)
     kind: str = "section"  # "section" | "diagram"
     element_ids: tuple[str, ...] = ()
+    spans: str = ""  # diagrams: JSON [[start, end, "id,id"], ...], one per line of `text`
 
     @property
     def embed_text(self) -> str:
@@ -31,7 +32,7 @@ class Chunk:
     def content_hash(self) -> str:
         key = "\x1f".join(
             [self.file, self.heading_path, self.anchor, str(self.start_line), str(self.end_line),
-             self.text, self.reading, self.kind, ",".join(self.element_ids)]
+             self.text, self.reading, self.kind, ",".join(self.element_ids), self.spans]
         )
         return hashlib.sha256(key.encode()).hexdigest()[:32]
 

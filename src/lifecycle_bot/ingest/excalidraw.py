@@ -71,7 +71,10 @@ def read_statements(doc: dict) -> tuple[str, list[Statement]]:
                 continue
             label = label_of(e["id"]) if bound.get(e["id"]) else ""
             text = f"{label_of(start)} \u2192 {label_of(end)}" + (f": {label}" if label else "")
-            ids = (e["id"], *[t["id"] for t in bound.get(e["id"], [])])
+            # the statement quotes the end shapes' labels, so it cites those elements too
+            ends = [i for i in (start, end) if i in by_id]
+            ids = (e["id"], *[t["id"] for t in bound.get(e["id"], [])], *ends,
+                   *[t["id"] for i in ends for t in bound.get(i, [])])
             out.append(Statement(text + ".", ids, y, x))
         elif kind == "text" and not e.get("containerId"):
             free.append(e)
@@ -115,14 +118,18 @@ def parse_excalidraw(file: str, raw: str) -> list[Chunk]:
     title = title or file.rsplit("/", 1)[-1].split(".")[0]
     lines_of = _line_index(raw)
     total_lines = max(1, raw.count("\n") + 1)
+    def span(ids: tuple[str, ...]) -> tuple[int, int]:
+        found = [lines_of[i] for i in ids if i in lines_of]
+        if not found:
+            return 1, total_lines
+        # each element's object runs past its id line (the label text sits after the id)
+        return min(found), min(total_lines, max(_element_end(raw, n) for n in found))
+
     chunks = []
     for n in range(0, len(statements), LINES_PER_CHUNK):
         part = statements[n : n + LINES_PER_CHUNK]
+        spans = [(*span(s.element_ids), ",".join(s.element_ids)) for s in part]
         ids = tuple(i for s in part for i in s.element_ids)
-        found = [lines_of[i] for i in ids if i in lines_of]
-        start = min(found) if found else 1
-        # each element's object runs past its id line (the label text sits after the id)
-        end = min(total_lines, max((_element_end(raw, n) for n in found), default=total_lines))
         heading = f"Diagram: {title}"
         if len(statements) > LINES_PER_CHUNK:
             heading += f" (part {n // LINES_PER_CHUNK + 1})"
@@ -131,11 +138,12 @@ def parse_excalidraw(file: str, raw: str) -> list[Chunk]:
                 file=file,
                 heading_path=heading,
                 anchor="",
-                start_line=start,
-                end_line=end,
+                start_line=min(sp[0] for sp in spans),
+                end_line=max(sp[1] for sp in spans),
                 text="\n".join(f"- {s.text}" for s in part),
                 kind="diagram",
                 element_ids=ids,
+                spans=json.dumps(spans),
             )
         )
     return chunks

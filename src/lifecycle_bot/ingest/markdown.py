@@ -169,6 +169,7 @@ class Unit:
     start_line: int  # 1-based, absolute in the source file
     end_line: int
     position: int  # order within the chunk
+    element_ids: tuple[str, ...] = ()  # diagrams: the elements this unit was read from
 
 
 def split_units(chunk: Chunk) -> list[Unit]:
