@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Install Debian's Chromium for the Playwright browser tests (no Playwright browser download).
-# Idempotent: does nothing when /usr/bin/chromium is already there.
+# Idempotent: does nothing when Chromium and the fonts are already installed.
 set -euo pipefail
 
 CHROMIUM=/usr/bin/chromium
+PACKAGES="chromium fonts-dejavu-core fonts-noto-color-emoji"  # emoji font: the 👍/👎 labels in screenshots
 
-if [ -x "$CHROMIUM" ]; then
-    echo "chromium already installed: $("$CHROMIUM" --version 2>/dev/null || echo "$CHROMIUM")"
+missing=""
+for pkg in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+done
+if [ -x "$CHROMIUM" ] && [ -z "$missing" ]; then
+    echo "chromium already installed: $("$CHROMIUM" --version 2>/dev/null | tail -n 1)"
     exit 0
 fi
 
@@ -22,5 +27,6 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y --no-install-recommends chromium fonts-dejavu-core
-echo "installed: $("$CHROMIUM" --version)"
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+echo "installed:$missing ($("$CHROMIUM" --version 2>/dev/null | tail -n 1))"

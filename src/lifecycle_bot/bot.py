@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import dataclass
 import time
 from collections.abc import Callable, Iterable, Sequence
 
@@ -16,6 +17,14 @@ from lifecycle_bot.retrieve import HybridRetriever, SearchResult, extract_identi
 from lifecycle_bot.settings import Settings
 from lifecycle_bot.signatures import dominant, scan, split_question
 from lifecycle_bot.text import STOPWORDS, content_terms, words
+
+
+@dataclass
+class Analysis:
+    query: str
+    result: SearchResult
+    matches: list
+    features: dict[str, float]
 
 
 class QuestionError(ValueError):
@@ -163,8 +172,8 @@ class Bot:
             "term_coverage": covered,
         }
 
-    def ask(self, question: str, history: Iterable = ()) -> Answer:
-        started = time.perf_counter()
+    def analyse(self, question: str, history: Iterable = ()) -> "Analysis":
+        """Everything up to the decision to answer: the query, what it found, and the features."""
         text = self.validate(question)
         turns = history_questions(history)
         prose, paste = split_question(text)
@@ -179,20 +188,23 @@ class Bot:
             query = resolve_query(prose or text, turns)
         query = query[:2000]
         result = self.search(query, boost_terms=boost)
-        identifiers = result.identifiers
         feats = self.features(result, query)
-        confidence = self.calibration.predict(feats)
-        if matches:
-            confidence = max(confidence, 0.9)  # a recognised failure signature is squarely in scope
-        refused = confidence < self.settings.refusal_threshold or not result.hits
+        feats["signature"] = 1.0 if matches else 0.0
+        return Analysis(query, result, matches, feats)
+
+    def ask(self, question: str, history: Iterable = ()) -> Answer:
+        started = time.perf_counter()
+        a = self.analyse(question, history)
+        confidence = self.calibration.predict(a.features)
+        refused = confidence < self.settings.refusal_threshold or not a.result.hits
         if refused:
-            answer = self._decline(result.hits[:3], confidence)
+            answer = self._decline(a.result.hits[:3], confidence)
         else:
-            answer = self._answer(result.hits, query, identifiers, confidence)
-            if matches:
-                self._link_paste(answer, matches)
-        answer.hits = result.hits
-        answer.query = query
+            answer = self._answer(a.result.hits, a.query, a.result.identifiers, confidence)
+            if a.matches:
+                self._link_paste(answer, a.matches)
+        answer.hits = a.result.hits
+        answer.query = a.query
         answer.latency_ms = (time.perf_counter() - started) * 1000
         return answer
 

@@ -192,9 +192,26 @@ def triage(ctx: click.Context, file: Path | None, batch: Path | None, out: Path 
 @click.option("--set", "eval_set", type=click.Path(path_type=Path, dir_okay=False), multiple=True,
               help="Eval JSONL file(s) [default: eval/qa.jsonl].")
 @click.option("--gate", is_flag=True, help="Exit non-zero when a metric falls below eval/thresholds.toml.")
+@click.option("--accept", is_flag=True, help="Record this run as eval/baseline.json (never done by CI).")
+@click.option("--compare", is_flag=True, help="Also run the baseline pipelines and write eval/report.md.")
 @click.pass_context
-def eval_cmd(ctx: click.Context, eval_set: tuple[Path, ...], gate: bool) -> None:
+def eval_cmd(ctx: click.Context, eval_set: tuple[Path, ...], gate: bool, accept: bool, compare: bool) -> None:
     """Score the bot on known question/answer pairs."""
     from lifecycle_bot.evaluate import cli_eval
 
-    cli_eval(ctx, sets=list(eval_set), gate=gate)
+    cli_eval(ctx, sets=list(eval_set), gate=gate, accept=accept)
+    if compare:
+        from lifecycle_bot.compare import write_report
+
+        write_report(ctx.obj["bot"], list(eval_set))
+
+
+@main.command()
+@click.option("--set", "eval_set", type=click.Path(path_type=Path, dir_okay=False), default=Path("eval/qa.jsonl"),
+              show_default=True, help="Dev set to fit on (never the holdout).")
+@click.pass_context
+def calibrate(ctx: click.Context, eval_set: Path) -> None:
+    """Refit the answer-confidence model on the dev set and write calibration.json."""
+    from lifecycle_bot.calibrate import cli_calibrate
+
+    cli_calibrate(ctx, eval_set)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
-FEATURES = ("top_dense", "margin", "sparse", "identifier_coverage", "term_coverage")
+FEATURES = ("top_dense", "margin", "sparse", "identifier_coverage", "term_coverage", "signature")
 
 
 @dataclass
@@ -28,7 +28,7 @@ class Calibration:
 
 
 DEFAULT = Calibration(
-    weights={"top_dense": 14.0, "margin": 2.0, "sparse": 1.0, "identifier_coverage": 1.5, "term_coverage": 2.0},
+    weights={"top_dense": 14.0, "margin": 2.0, "sparse": 1.0, "identifier_coverage": 1.5, "term_coverage": 2.0, "signature": 4.0},
     bias=-7.5,
 )
 

@@ -268,6 +268,9 @@ def wipe_local(settings: Settings) -> None:
     """Remove a local index directory that cannot even be opened (used by --rebuild)."""
     import shutil
 
+    from chromadb.api.client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()  # drop the half-initialised client for that path
     path: Path = settings.data_dir / "chroma"
     if path.exists():
         shutil.rmtree(path)

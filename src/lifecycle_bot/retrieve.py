@@ -53,6 +53,14 @@ def extract_identifiers(text: str) -> list[str]:
     return out
 
 
+_DEFINES = re.compile(r"^\s*(?:\|\s*(?:\d+\s*\|\s*)?|#{1,6}\s.*?|[-*]\s+)`([^`]+)`", re.M)
+
+
+def defined_identifiers(text: str) -> set[str]:
+    """Identifiers a chunk *defines*: first cell of a table row, a heading, or the head of a list item."""
+    return {m.group(1).strip().lower() for m in _DEFINES.finditer(text)}
+
+
 def _pattern(identifier: str) -> re.Pattern:
     return re.compile(r"(?<![\w])" + re.escape(identifier.lower()) + r"(?![\w])")
 
@@ -81,6 +89,7 @@ class HybridRetriever(BaseRetriever):
         nodes = [TextNode(id_=h, text=c.embed_text) for h, c in self.chunks.items()]
         self.bm25 = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=min(settings.sparse_top_k, len(nodes)))
         self._df_cache: dict[str, int] = {}
+        self._defines = {h: defined_identifiers(c.text) for h, c in self.chunks.items()}
 
     # llama-index entry point
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
@@ -127,9 +136,12 @@ class HybridRetriever(BaseRetriever):
             matched_any += 1
             weight = math.log(n / df) / math.log(n) + 0.15
             pat = _pattern(ident)
+            key = ident.lower()
             for h, text in self._lower.items():
                 if pat.search(text):
-                    scores[h] = scores.get(h, 0.0) + self.settings.identifier_boost * weight
+                    # a chunk that defines the identifier (table row, heading) outranks one that mentions it
+                    factor = 2.0 if key in self._defines[h] else 1.0
+                    scores[h] = scores.get(h, 0.0) + self.settings.identifier_boost * weight * factor
                     matched_by.setdefault(h, []).append(ident)
 
         ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)

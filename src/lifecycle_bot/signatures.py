@@ -1,8 +1,13 @@
 """Failure signatures found in pasted kubectl output, events, pod status and Airflow logs.
 
 Shared by the answerer (a paste drives retrieval) and triage (a ticket gets a failure class and the
-lifecycle phase where it broke). Patterns are ordered: the first match of a line wins, so the
-specific forms (quota 403) come before the general ones (any 403).
+lifecycle phase where it broke). Pastes come in every shape (describe, events, YAML, JSON, logs,
+prose), so matching is line based on a normalised copy of each line (YAML '' quotes, JSON \\" escapes,
+folded YAML scalars joined). The first signature of a line wins, so specific forms (quota 403) come
+before general ones (a bare 403), and a bare 403 takes its class from the specific 403 next to it.
+
+Which class is the root cause when several appear is decided by `precedence_key`; the rule is
+written out in `PRECEDENCE_RULE` so triage can show it.
 """
 
 from __future__ import annotations
@@ -11,6 +16,56 @@ import re
 from dataclasses import dataclass
 
 PHASES = ("queued", "pod creation", "pending", "running", "completion", "logs")
+STRONG, WEAK = 2, 1
+
+
+@dataclass(frozen=True)
+class FailureClass:
+    """A failure class: where it breaks and how it ranks as a root cause."""
+
+    name: str
+    phase: str  # default lifecycle phase
+    kind: str  # "cause" (an explicit reason) or "symptom" (what a cause looks like downstream)
+    rank: int  # cause: lifecycle step reached (higher = later); symptom: precedence (lower wins)
+    title: str
+
+
+CLASSES: dict[str, FailureClass] = {
+    c.name: c
+    for c in (
+        FailureClass("invalid_executor_config", "pod creation", "cause", 0, "Invalid executor_config / pod spec"),
+        FailureClass("quota_exceeded", "pod creation", "cause", 1, "Quota 403 at pod creation"),
+        FailureClass("rbac_forbidden", "pod creation", "cause", 1, "RBAC 403 forbidden"),
+        FailureClass("api_conflict", "pod creation", "cause", 1, "409 conflict at pod creation"),
+        FailureClass("api_invalid", "pod creation", "cause", 1, "422 invalid pod at pod creation"),
+        FailureClass("scheduling_insufficient_resources", "pending", "cause", 2, "FailedScheduling: insufficient resources"),
+        FailureClass("scheduling_taint", "pending", "cause", 2, "FailedScheduling: untolerated taint"),
+        FailureClass("scheduling_affinity", "pending", "cause", 2, "FailedScheduling: node selector / affinity"),
+        FailureClass("scheduling_unbound_pvc", "pending", "cause", 2, "FailedScheduling: volume / PVC"),
+        FailureClass("pod_deleted_pending", "pending", "cause", 2, "Pod deleted while Pending"),
+        FailureClass("pod_pending", "pending", "cause", 2, "Pod Pending, reason not shown"),
+        FailureClass("image_pull", "pending", "cause", 3, "Image pull error"),
+        FailureClass("create_container_config", "pending", "cause", 4, "CreateContainerConfigError"),
+        FailureClass("pod_launch_failure", "pending", "cause", 4, "Container could not be created"),
+        FailureClass("oom_killed", "running", "cause", 5, "OOMKilled (exit 137)"),
+        FailureClass("pod_evicted", "running", "cause", 5, "Pod evicted or deleted while running"),
+        FailureClass("adoption", "running", "symptom", 0, "Adoption after a scheduler restart"),
+        FailureClass("state_mismatch", "completion", "symptom", 1, "Executor reports finished although queued"),
+        FailureClass("watcher_410", "completion", "symptom", 2, "Watcher 410 too old resource version"),
+        FailureClass("queued_timeout", "queued", "symptom", 3, "Task stuck in queued"),
+        FailureClass("missing_logs", "logs", "symptom", 4, "Logs not available"),
+    )
+}
+
+PRECEDENCE_RULE = (
+    "Root cause = (1) strong evidence (an exact reason or log string) before weak hints (a bare exit code, "
+    "the word Pending, 'no logs'); (2) a cause (an explicit reason: API rejection, scheduling, image, config, "
+    "OOM, eviction) before a symptom (state mismatch, stuck in queued, missing logs, watcher 410, adoption); "
+    "(3) among causes, the furthest lifecycle step the pod reached (create < schedule < image pull < "
+    "container config < run), because Kubernetes only moves forward and earlier-step events (FailedScheduling "
+    "before a scale-up) were overcome; among symptoms: adoption > state mismatch > watcher 410 > queued > logs; "
+    "(4) then the more specific signature, then more evidence lines."
+)
 
 
 @dataclass(frozen=True)
@@ -21,96 +76,309 @@ class Signature:
     pattern: re.Pattern
     query: str  # what to search the KB for
     terms: tuple[str, ...] = ()  # identifiers to boost
+    strength: int = STRONG
+    generic: bool = False  # a bare status (403) whose class comes from the lines around it
 
 
-def _s(name, cls, phase, regex, query, terms=()):
-    return Signature(name, cls, phase, re.compile(regex, re.IGNORECASE), query, tuple(terms))
+def _s(name, cls, regex, query, terms=(), *, phase=None, strength=STRONG, generic=False, flags=re.IGNORECASE):
+    return Signature(name, cls, phase or CLASSES[cls].phase, re.compile(regex, flags), query, tuple(terms),
+                     strength, generic)
 
+
+_Q_PENDING = "Pod stuck in Pending FailedScheduling events"
+_Q_403 = "403 Forbidden"
 
 SIGNATURES: tuple[Signature, ...] = (
-    _s("quota_403", "quota_exceeded", "pod creation",
-       r"exceeded quota|forbidden:.*quota|\bquota\b.*\b(exceeded|forbidden)|ResourceQuota.*(exceed|denied)",
-       "403 exceeded quota ResourceQuota pod creation task_publish_max_retries", ("task_publish_max_retries",)),
-    _s("rbac_403", "rbac_forbidden", "pod creation",
-       r"\b403\b.*forbidden|forbidden.*(cannot|is not allowed|User \"system:serviceaccount)|\bReason: Forbidden\b",
-       "403 Forbidden RBAC service account pods create permission Role", ("RBAC",)),
-    _s("conflict_409", "api_conflict", "pod creation",
-       r"\b409\b|object has been modified|AlreadyExists|\bConflict\b",
-       "409 conflict object has been modified pod creation retry", ("409",)),
-    _s("invalid_422", "api_invalid", "pod creation",
-       r"\b422\b|Unprocessable Entity|\bis invalid\b.*spec|Invalid value:",
-       "422 invalid pod spec pod creation fails task immediately", ("422",)),
-    _s("watch_410", "watcher_410", "completion",
-       r"\b410\b|too old resource version|resource version is too old|\bGone\b.*resourceVersion|Expired: too old",
-       "watcher 410 too old resource version KubernetesJobWatcher", ("410",)),
-    _s("state_mismatch", "state_mismatch", "completion",
-       r"finished \(\w+\) although the task says (it'?s|its) queued|executor reports task instance .* finished|state mismatch",
-       "executor reports task instance finished failed although the task says it's queued", ()),
-    _s("oom", "oom_killed", "running",
-       r"OOMKilled|exit code:?\s*137\b|exitCode\"?:?\s*137\b|\bsignal 9\b|out of memory|memory limit",
-       "OOMKilled exit code 137 memory limit", ("OOMKilled", "137")),
-    _s("image_invalid", "image_pull", "pending",
-       r"InvalidImageName|couldn't parse image reference",
-       "InvalidImageName image pull errors worker_pod_pending_fatal_container_state_reasons", ("InvalidImageName",)),
-    _s("image_pull", "image_pull", "pending",
-       r"ErrImagePull|ImagePullBackOff|Back-off pulling image|Failed to pull image|pull access denied|manifest unknown",
-       "ErrImagePull ImagePullBackOff image pull errors", ("ErrImagePull", "ImagePullBackOff")),
-    _s("create_container_config", "create_container_config", "pending",
-       r"CreateContainerConfigError|secret \"?[\w.-]+\"? not found|configmap \"?[\w.-]+\"? not found|couldn't find key",
-       "CreateContainerConfigError missing Secret ConfigMap", ("CreateContainerConfigError",)),
-    _s("unbound_pvc", "scheduling_unbound_pvc", "pending",
-       r"unbound immediate PersistentVolumeClaims|persistentvolumeclaim \"?[\w.-]+\"? not found|pod has unbound",
-       "FailedScheduling unbound PersistentVolumeClaim pod Pending volume", ("FailedScheduling",)),
-    _s("taint", "scheduling_taint", "pending",
-       r"untolerated taint|had taint|didn't tolerate",
-       "FailedScheduling untolerated taint tolerations pod Pending", ("FailedScheduling", "tolerations")),
-    _s("affinity", "scheduling_affinity", "pending",
-       r"didn't match (Pod's )?node (affinity|selector)|node\(s\) didn't match|MatchNodeSelector|node affinity",
-       "FailedScheduling node affinity node selector mismatch pod Pending", ("FailedScheduling", "nodeSelector")),
-    _s("insufficient", "scheduling_insufficient_resources", "pending",
-       r"Insufficient (cpu|memory|nvidia|ephemeral)|FailedScheduling|0/\d+ nodes are available|Too many pods",
-       "FailedScheduling Insufficient cpu memory pod stuck in Pending requests", ("FailedScheduling",)),
-    _s("queued_timeout", "queued_timeout", "queued",
-       r"stuck in queued|task_queued_timeout|queued for longer than|marked failed because it was queued|"
-       r"Skipping pod creation due to kubernetes rate limit|exceeded max number of retries for stuck in queued",
-       "task stuck in queued task_queued_timeout revoke", ("task_queued_timeout",)),
-    _s("missing_logs", "missing_logs", "logs",
-       r"could not read served logs|\*\*\* Log file does not exist|log file (not found|does not exist)|"
-       r"Reading from k8s pod logs failed|Failed to fetch log file|No logs found|logs? (are |is )?not available",
-       "logs not available remote logging pod deleted could not read served logs", ("remote_logging",)),
-    _s("adoption", "adoption", "running",
-       r"adopt(ed|ing)? (pod|task)|try_adopt_task_instances|Reset the following \d+ orphaned|orphaned TaskInstances|"
-       r"Adopting or resetting orphaned",
-       "adoption after a scheduler restart orphaned tasks airflow-worker label", ("try_adopt_task_instances",)),
-    _s("pending_fatal", "pod_launch_failure", "pending",
-       r"ErrImageNeverPull|CreateContainerError|ImageInspectError|RunContainerError",
-       "worker_pod_pending_fatal_container_state_reasons pod launch failure", ("worker_pod_pending_fatal_container_state_reasons",)),
-    _s("evicted", "pod_evicted", "running",
-       r"\bEvicted\b|The node was low on resource|DeadlineExceeded|Preempting|preempted",
-       "pod deleted evicted before it could complete task failed", ("Evicted",)),
+    _s("invalid_executor_config", "invalid_executor_config",
+       r"Invalid executor_config|Pod Mutation Hook failed|PodMutationHookException|PodReconciliationError",
+       "pod_override not applied Invalid executor_config passed legacy KubernetesExecutor format",
+       ("executor_config", "pod_override")),
+    _s("quota_403", "quota_exceeded",
+       r"exceeded quota|failed quota|forbidden:.*\bquota\b|\bquota\b.*\b(exceeded|forbidden)|ResourceQuota.*(exceed|denied|full)",
+       "Quota 403 at pod creation exceeded quota ResourceQuota task_publish_max_retries",
+       ("task_publish_max_retries", "ResourceQuota")),
+    _s("rbac_403_logs", "rbac_forbidden", r"cannot (get|list) resource \"pods/log\"",
+       "RBAC 403 forbidden pods/log service account logs", ("RBAC", "pods/log"), phase="logs"),
+    _s("rbac_403_watch", "rbac_forbidden", r"cannot (watch|list) resource \"pods\"",
+       "RBAC 403 forbidden watch list pods watcher service account", ("RBAC",), phase="completion"),
+    _s("rbac_403_delete", "rbac_forbidden", r"cannot delete resource \"pods\"",
+       "RBAC 403 forbidden delete pods cleanup service account", ("RBAC",), phase="completion"),
+    _s("rbac_403_patch", "rbac_forbidden", r"cannot patch resource \"pods\"",
+       "RBAC 403 forbidden patch pods adoption service account", ("RBAC",), phase="running"),
+    _s("rbac_403", "rbac_forbidden",
+       r"cannot \w+ resource \"[\w/]+\"|is forbidden: User \"system:serviceaccount|\bRBAC\b.*\b(forbid|denied|missing|permission)",
+       "RBAC 403 forbidden cannot create resource pods service account Role", ("RBAC",)),
+    _s("missing_logs", "missing_logs",
+       r"could not read served logs|Log file does not exist|Log file not found|Reading from k8s pod logs failed|"
+       r"Failed to fetch log file|port=8793|Could not read remote logs|No logs found|Trying to get logs .*from worker pod",
+       "Logs not available could not read served logs remote logging pod deleted", ("remote_logging",)),
+    _s("adoption", "adoption",
+       r"Failed to adopt pod|attempting to adopt (pod|taskinstance)|\badopt(ed|ing) pod|Reset the following \d+ orphaned|"
+       r"try_adopt_task_instances|Marked \d+ SchedulerJob instances as failed",
+       "Adoption after a scheduler restart orphaned tasks airflow-worker label", ("airflow-worker",)),
+    _s("state_mismatch", "state_mismatch",
+       r"finished \(\w+\) although the task says (it'?s|its) (queued|running)|"
+       r"finished with state \w+, but the task instance's state attribute is|\bstate mismatch\b|"
+       r"task-state-changed-externally|Was the task killed externally|killed externally|"
+       r"\bstate=(queued|running)\b.*\bexecutor_state=(failed|success)\b",
+       "Executor reports task finished although the task says it's queued state mismatch", ()),
+    _s("conflict_409", "api_conflict",
+       r"\(409\)|\b409 Conflict|Reason: '?Conflict|\"code\":\s*409|object has been modified|"
+       r"\bpods? \"[^\"]+\" already exists|AlreadyExists",
+       "409 and 422 errors at pod creation 409 conflict already exists object has been modified", ("409",)),
+    _s("invalid_422", "api_invalid",
+       r"\(422\)|\b422 Unprocessable|Unprocessable Entity|\bis invalid: \[?(spec|metadata)|Invalid value:|"
+       r"Duplicate value:|\"code\":\s*422",
+       "409 and 422 errors at pod creation 422 invalid pod spec Unprocessable Entity", ("422",)),
+    _s("watch_410", "watcher_410",
+       r"\(410\)|\b410 Gone|too old resource version|resource version is too old|Expired: too old|"
+       r"'code': 410|\"code\":\s*410|Unknown error in KubernetesJobWatcher|health checking kube watcher|Reason: Gone",
+       "Watcher 410 errors too old resource version KubernetesJobWatcher", ("410", "KubernetesJobWatcher")),
+    _s("watch_restart", "watcher_410", r"my watch begins starting at resource_version: 0",
+       "Watcher 410 errors too old resource version KubernetesJobWatcher", ("410",), strength=WEAK),
+    _s("oom", "oom_killed", r"OOMKilled|\bOOM[- ]?killed|oom-kill|memory cgroup out of memory",
+       "OOMKilled exit code 137 memory limit pod_override", ("OOMKilled", "137")),
+    _s("oom_exit_137", "oom_killed",
+       r"\bOOM\b|out of memory|memory limit (is |was |gets |got )?(exceeded|hit|reached)|exceed\w* (the |its )?memory limit|"
+       r"\bexit[ _]?code\"?:?\s*137\b|exitCode\"?:?\s*137\b|\bcode 137\b|return code (-9|Negsignal\.SIGKILL)|"
+       r"\bSIGKILL\b|killed by signal 9|\bsignal 9\b",
+       "OOMKilled exit code 137 memory limit pod_override", ("OOMKilled", "137"), strength=WEAK),
+    _s("evicted", "pod_evicted",
+       r"\bEvicted\b|The node was low on resource|deleted before it could complete|\bpreempted\b|"
+       r"spot (instance )?(interruption|reclaim)|\bnode (was )?drained\b",
+       "Pods left behind or deleted too early evicted deleted before it could complete", ("Evicted",)),
+    _s("image_pull_qps", "image_pull", r"pull QPS exceeded",
+       "ErrImagePull pull QPS exceeded registryPullQPS", ("ErrImagePull",)),
+    _s("image_invalid", "image_pull", r"InvalidImageName|couldn't parse image reference|invalid reference format",
+       "Image pull errors InvalidImageName worker_container_repository", ("InvalidImageName",)),
+    _s("image_pull", "image_pull",
+       r"ErrImagePull|ImagePullBackOff|ErrImageNeverPull|Back-off pulling image|Failed to pull image|"
+       r"pull access denied|manifest unknown|image ?pull ?(back[- ]?off|error|fail)",
+       "Image pull errors ErrImagePull ImagePullBackOff imagePullSecrets", ("ErrImagePull", "ImagePullBackOff")),
+    _s("create_container_config", "create_container_config",
+       r"CreateContainerConfigError|\bsecrets? \"[\w.-]+\" not found|\bconfigmaps? \"[\w.-]+\" not found|"
+       r"couldn't find key \S+ in (Secret|ConfigMap)",
+       "CreateContainerConfigError missing Secret or ConfigMap", ("CreateContainerConfigError",)),
+    _s("pod_launch_failure", "pod_launch_failure",
+       r"CreateContainerError|RunContainerError|ImageInspectError|\bStartError\b|failed to create containerd task|"
+       r"failed to generate container",
+       "worker_pod_pending_fatal_container_state_reasons CreateContainerError pod launch failure",
+       ("worker_pod_pending_fatal_container_state_reasons",)),
+    # Scheduling: a "0/N nodes are available" message is read as a whole by `_scheduling_reason`.
+    _s("autoscaler_no_scale_up", "scheduling_insufficient_resources",
+       r"didn't trigger scale-up|NotTriggerScaleUp|max node group size reached",
+       f"{_Q_PENDING} Insufficient cpu memory autoscaler requests", ("FailedScheduling",), strength=WEAK),
+    _s("unbound_pvc", "scheduling_unbound_pvc",
+       r"unbound immediate PersistentVolumeClaims|persistentvolumeclaim \"[\w.-]+\" not found|pod has unbound|"
+       r"volume node affinity conflict|Multi-Attach error|FailedAttachVolume",
+       f"{_Q_PENDING} unbound PersistentVolumeClaim PVC ReadWriteMany", ("FailedScheduling", "persistentVolumeClaim")),
+    _s("taint", "scheduling_taint",
+       r"untolerated taint|had taints? that the pod didn't tolerate|didn't tolerate|node\(s\) were unschedulable",
+       f"{_Q_PENDING} taints and tolerations", ("FailedScheduling", "tolerations")),
+    _s("taint_hint", "scheduling_taint",
+       r"^\s*Taints:\s+(?!<none>)\S|\btainted\b|\btaints?\b.*\btolerat|:NoSchedule\b",
+       f"{_Q_PENDING} taints and tolerations", ("tolerations",), strength=WEAK),
+    _s("affinity", "scheduling_affinity",
+       r"didn't match (Pod's )?node (affinity|selector)|node\(s\) didn't match|MatchNodeSelector|node affinity/selector",
+       f"{_Q_PENDING} nodeSelector affinity", ("FailedScheduling", "nodeSelector")),
+    _s("insufficient", "scheduling_insufficient_resources",
+       r"Insufficient [\w./-]+|Too many pods",
+       f"{_Q_PENDING} Insufficient cpu memory requests", ("FailedScheduling",)),
+    _s("failed_scheduling", "pod_pending", r"FailedScheduling|nodes are available|\bUnschedulable\b(?!:\s*false)",
+       _Q_PENDING, ("FailedScheduling",), strength=WEAK),
+    _s("pod_deleted_pending", "pod_deleted_pending", r"Failed to start pod\b",
+       "Pod deleted while Pending Failed to start pod", ()),
+    _s("queued_timeout", "queued_timeout",
+       r"stuck in queued|requeued more than \d+ times|task_queued_timeout|queued for longer than|"
+       r"marked failed because it was queued|Skipping pod creation due to kubernetes rate limit|"
+       r"Backing off pod creation|status 429|\(429\)|Too Many Requests",
+       "Task stuck in QUEUED task_queued_timeout worker_pods_creation_batch_size", ("task_queued_timeout",)),
+    _s("queued_hint", "queued_timeout",
+       r"Cannot find pod for ti|Dropping stale Kubernetes workload|"
+       r"\b(is|are|sit|sits|sitting|stay|stays|staying|stuck|hang|hangs|hanging|remain|remains|wait|waits)\s+"
+       r"(in\s+)?(the\s+)?[\"'`]?queued\b",
+       "Task stuck in QUEUED task_queued_timeout", ("task_queued_timeout",), strength=WEAK),
+    _s("quota_hint", "quota_exceeded", r"\b(resource ?)?quota\b",
+       "Quota 403 at pod creation ResourceQuota task_publish_max_retries", ("task_publish_max_retries",),
+       strength=WEAK),
+    _s("pod_pending_hint", "pod_pending",
+       r"\b[Pp]ending\b(?! tasks)|\bContainerCreating\b|\bInit:\d+/\d+|PodScheduled\s+False",
+       _Q_PENDING, ("FailedScheduling",), strength=WEAK, flags=0),
+    _s("adoption_hint", "adoption", r"Adopting or resetting orphaned tasks|\borphaned task",
+       "Adoption after a scheduler restart orphaned tasks", ("airflow-worker",), strength=WEAK),
+    _s("logs_hint", "missing_logs",
+       r"\blogs? (are |is )?(gone|missing|empty|lost|not available|not found|disappear\w*)|can'?t see (the |any )?logs?|"
+       r"\bno (task )?logs?\b",
+       "Logs not available remote logging", ("remote_logging",), strength=WEAK),
+    _s("http_403", "rbac_forbidden",
+       r"\(403\)|\b403 Forbidden|Reason: '?Forbidden|reason '?Forbidden|\"code\":\s*403|\bForbidden\b",
+       _Q_403, (), strength=WEAK, generic=True),
 )
 
+BY_NAME = {s.name: s for s in SIGNATURES}
+_ORDER = {s.name: i for i, s in enumerate(SIGNATURES)}
+_FAMILY_403 = {"quota_exceeded", "rbac_forbidden", "missing_logs", "adoption"}
+_CONTEXT = 6  # lines either side in which a bare 403 looks for its specific line
+
 _NOISE = re.compile(r"^\s*$")
+_SEGMENT = re.compile(r"(?=\bExtra info:|\(Info: (?!None\)))")
+_CONTROL_PLANE = re.compile(
+    r"\b(scheduler|webserver|api[- ]server|triggerer|dag[- ]processor|postgres\w*|pgbouncer|redis)\b(?![_.])", re.I)
+_NODES = re.compile(r"\d+/\d+ nodes are available:(?P<body>[^\n]*)", re.I)
+_SYSTEM_TAINT = re.compile(
+    r"control-plane|node-role\.kubernetes\.io/master|node\.kubernetes\.io/(not-ready|unreachable|disk-pressure|"
+    r"memory-pressure|pid-pressure|unschedulable|network-unavailable)|were unschedulable", re.I)
 
 
 @dataclass(frozen=True)
 class Match:
-    line_no: int
-    line: str
+    line_no: int  # 1-based line in the pasted text
+    line: str  # the line as pasted (stripped, shortened around the match when very long)
     signature: Signature
 
 
-def scan(text: str) -> list[Match]:
-    """Every line that matches a signature (first matching signature per line)."""
-    matches: list[Match] = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if _NOISE.match(line) or len(line) > 2000:
+def normalise_line(line: str) -> str:
+    """One matching form for YAML ('' quotes), JSON (\\" and \\\\" escapes) and plain text."""
+    return line.replace('\\\\"', '"').replace('\\"', '"').replace("''", "'")
+
+
+def logical_lines(text: str) -> list[tuple[int, str]]:
+    """(line number, text) with folded YAML scalars ('...' or "..." spanning lines) joined."""
+    out: list[tuple[int, str]] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        n, line = i + 1, lines[i]
+        m = re.match(r"^\s*(- )?[\w.-]+:\s+(['\"])", line)
+        if m and len(line) < 2000:
+            quote = m.group(2)
+            body = line[m.end():].replace(quote * 2, "")
+            while quote not in body and i + 1 < len(lines) and len(line) < 4000:
+                i += 1
+                line = line + " " + lines[i].strip()
+                body = body + " " + lines[i].replace(quote * 2, "")
+        out.append((n, line))
+        i += 1
+    return out
+
+
+def _quote(line: str, start: int, end: int, width: int = 300) -> str:
+    line = line.strip()
+    if len(line) <= width:
+        return line
+    lo = max(0, start - width // 3)
+    hi = min(len(line), lo + width)
+    return ("..." if lo else "") + line[lo:hi].strip() + ("..." if hi < len(line) else "")
+
+
+def _scheduling_reason(message: str) -> Signature | None:
+    """The binding constraint of a "0/N nodes are available: ..." message.
+
+    Nodes are reported under the first filter they fail (taints are checked before affinity, affinity
+    before resources), so: nodes that passed taints and affinity but lack CPU/memory mean the eligible
+    nodes are full; a PVC problem blocks every node; a non-system taint hides the nodes the pod was
+    meant for; then affinity; system taints (control-plane, not-ready, cordoned) alone mean no usable node.
+    """
+    m = _NODES.search(message)
+    if not m:
+        return None
+    body = re.split(r"preemption:", m.group("body"), flags=re.I)[0]
+    if re.search(r"Insufficient|Too many pods", body, re.I):
+        return BY_NAME["insufficient"]
+    if BY_NAME["unbound_pvc"].pattern.search(body) or re.search(r"volume|PersistentVolumeClaim", body, re.I):
+        return BY_NAME["unbound_pvc"]
+    taints = [p for p in re.split(r",\s*(?=\d+ )", body) if BY_NAME["taint"].pattern.search(p)]
+    user_taints = [p for p in taints if not _SYSTEM_TAINT.search(p)]
+    if user_taints:
+        return BY_NAME["taint"]
+    if BY_NAME["affinity"].pattern.search(body) or re.search(r"node selector|affinity", body, re.I):
+        return BY_NAME["affinity"]
+    if taints:
+        return BY_NAME["taint"]
+    return None
+
+
+def _match_segment(segment: str) -> tuple[Signature, re.Match] | None:
+    probe = normalise_line(segment)
+    for sig in SIGNATURES:
+        found = sig.pattern.search(probe)
+        if found and sig.failure_class == "oom_killed" and _CONTROL_PLANE.search(probe):
+            continue  # the scheduler or the DB running out of memory is not a worker-pod OOM
+        if found:
+            if sig.failure_class.startswith("scheduling_") or sig.name == "failed_scheduling":
+                refined = _scheduling_reason(probe)
+                if refined is not None:
+                    sig = refined
+            return sig, found
+    return None
+
+
+def _resolve_generic(matches: list[Match]) -> list[Match]:
+    """A bare 403 takes the class of the nearest specific 403-family line (quota, RBAC, logs, adoption)."""
+    specific = [m for m in matches if not m.signature.generic and m.signature.failure_class in _FAMILY_403]
+    out: list[Match] = []
+    for m in matches:
+        if not m.signature.generic:
+            out.append(m)
             continue
-        for sig in SIGNATURES:
-            if sig.pattern.search(line):
-                matches.append(Match(n, line.strip(), sig))
-                break
-    return matches
+        near = [s for s in specific if abs(s.line_no - m.line_no) <= _CONTEXT]
+        if near:
+            best = min(near, key=lambda s: (abs(s.line_no - m.line_no), s.line_no < m.line_no))
+            out.append(Match(m.line_no, m.line, best.signature))
+        else:
+            out.append(m)
+    return out
+
+
+def scan(text: str) -> list[Match]:
+    """Every line (or clause after "Extra info:") that matches a signature, in text order."""
+    matches: list[Match] = []
+    for n, line in logical_lines(text):
+        if _NOISE.match(line):
+            continue
+        for segment in _SEGMENT.split(line):
+            if not segment.strip():
+                continue
+            hit = _match_segment(segment[:20000])
+            if hit is None:
+                continue
+            sig, found = hit
+            offset = line.find(segment)
+            matches.append(Match(n, _quote(line, offset + found.start(), offset + found.end()), sig))
+    return _resolve_generic(matches)
+
+
+def precedence_key(cls: str, strength: int, signature: str, evidence: int = 1, first_line: int = 0) -> tuple:
+    """Sort key, smallest = primary (see PRECEDENCE_RULE)."""
+    info = CLASSES[cls]
+    step = -info.rank if info.kind == "cause" else info.rank
+    return (-strength, info.kind != "cause", step, _ORDER.get(signature, 999), -evidence, first_line)
+
+
+def rank_classes(matches: list[Match]) -> list[list[Match]]:
+    """Matches grouped by failure class, primary first (PRECEDENCE_RULE)."""
+    groups: dict[str, list[Match]] = {}
+    for m in matches:
+        groups.setdefault(m.signature.failure_class, []).append(m)
+
+    def key(ms: list[Match]) -> tuple:
+        best = min(ms, key=lambda m: (-m.signature.strength, _ORDER[m.signature.name]))
+        return precedence_key(best.signature.failure_class, best.signature.strength, best.signature.name,
+                              len(ms), ms[0].line_no)
+
+    ordered = sorted(groups.values(), key=key)
+    for ms in ordered:  # strongest, most specific evidence first within a class
+        ms.sort(key=lambda m: (-m.signature.strength, _ORDER[m.signature.name], m.line_no))
+    return ordered
+
+
+def dominant(matches: list[Match]) -> list[Match]:
+    """One match per failure class, root cause first; weak hints dropped when strong evidence exists."""
+    groups = rank_classes(matches)
+    firsts = [g[0] for g in groups]
+    if any(m.signature.strength == STRONG for m in firsts):
+        firsts = [m for m in firsts if m.signature.strength == STRONG]
+    return firsts
 
 
 _PASTE_HINT = re.compile(
@@ -138,12 +406,3 @@ def split_question(text: str) -> tuple[str, str]:
         )
         (paste if is_machine or (paste and line.strip() and not line.rstrip().endswith("?")) else prose).append(line)
     return "\n".join(prose).strip(), "\n".join(paste).strip()
-
-
-def dominant(matches: list[Match]) -> list[Match]:
-    """One match per failure class, most specific classes first (order of SIGNATURES)."""
-    order = {s.name: i for i, s in enumerate(SIGNATURES)}
-    firsts: dict[str, Match] = {}
-    for m in matches:
-        firsts.setdefault(m.signature.failure_class, m)
-    return sorted(firsts.values(), key=lambda m: order[m.signature.name])

@@ -105,55 +105,62 @@ def _group(blocks: list[Block], lines: list[str], max_chars: int) -> list[list[B
     return [g for g in groups if g]
 
 
+SECTION_LEVEL = 3  # `####` and deeper stay inside their section (as parts), like "Symptoms" / "Fix"
+
+
 def parse_markdown(file: str, text: str, max_chars: int = MAX_CHUNK_CHARS) -> list[Chunk]:
-    """One chunk per section; long sections are split at block boundaries."""
+    """One node per section (headings down to ###); long sections split between blocks.
+
+    Deeper headings (#### Symptoms, #### Fix) do not start a new section: they split it into parts
+    that keep the section's anchor, and their title is appended to the part's heading path.
+    """
     lines = text.splitlines()
     blocks = parse_blocks(text)
     h1_count = sum(1 for b in blocks if b.kind == "heading" and b.level == 1)
     slugger = Slugger()
     stack: list[tuple[int, str]] = []
-    sections: list[tuple[str, str, list[Block]]] = []  # (heading_path, anchor, blocks incl. heading)
-    current: list[Block] = []
-    path, anchor = "", ""
+    # (heading_path, anchor, parts); a part is (part title or "", blocks)
+    sections: list[tuple[str, str, list[tuple[str, list[Block]]]]] = []
     for block in blocks:
         if block.kind == "heading":
-            if current:
-                sections.append((path, anchor, current))
-            anchor = slugger.slug(block.title)
-            stack = [(lvl, t) for lvl, t in stack if lvl < block.level] + [(block.level, block.title)]
-            shown = [t for lvl, t in stack if not (lvl == 1 and h1_count == 1 and len(stack) > 1)]
-            path = " > ".join(shown)
-            current = [block]
+            slug = slugger.slug(block.title)  # every heading counts for GitHub's -1/-2 suffixes
+            if block.level <= SECTION_LEVEL or not sections:
+                stack = [(lvl, t) for lvl, t in stack if lvl < block.level] + [(block.level, block.title)]
+                shown = [t for lvl, t in stack if not (lvl == 1 and h1_count == 1 and len(stack) > 1)]
+                sections.append((" > ".join(shown), slug, [("", [block])]))
+            else:
+                sections[-1][2].append((block.title, [block]))
+        elif sections:
+            sections[-1][2][-1][1].append(block)
         else:
-            current.append(block)
-    if current:
-        sections.append((path or file, anchor, current))
+            sections.append((file, "", [("", [block])]))
 
     chunks: list[Chunk] = []
-    for heading_path, anchor, section_blocks in sections:
-        body = [b for b in section_blocks if b.kind != "heading"]
-        if not body:
-            continue  # a heading directly followed by a sub-heading: nothing to answer from
-        heading = [b for b in section_blocks if b.kind == "heading"]
-        for n, group in enumerate(_group(body, lines, max_chars)):
-            if n == 0 and heading:
-                group = heading + group
-            start, end = group[0].start, group[-1].end
-            while end > start and not lines[end - 1].strip():
-                end -= 1
-            raw = "\n".join(lines[start:end])
-            readings = [read_mermaid(b.content) for b in group if b.kind == "fence" and b.info == "mermaid"]
-            chunks.append(
-                Chunk(
-                    file=file,
-                    heading_path=heading_path,
-                    anchor=anchor,
-                    start_line=start + 1,
-                    end_line=end,
-                    text=raw,
-                    reading=" ".join(r for r in readings if r),
+    for heading_path, anchor, parts in sections:
+        for title, part_blocks in parts:
+            body = [b for b in part_blocks if not (b.kind == "heading" and b.level <= SECTION_LEVEL)]
+            if not [b for b in body if b.kind != "heading"]:
+                continue  # a heading directly followed by a sub-heading: nothing to answer from
+            path = f"{heading_path} > {title}" if title else heading_path
+            lead = [b for b in part_blocks if b.kind == "heading" and b.level <= SECTION_LEVEL]
+            for n, group in enumerate(_group(body, lines, max_chars)):
+                if n == 0 and lead:
+                    group = lead + group
+                start, end = group[0].start, group[-1].end
+                while end > start and not lines[end - 1].strip():
+                    end -= 1
+                readings = [read_mermaid(b.content) for b in group if b.kind == "fence" and b.info == "mermaid"]
+                chunks.append(
+                    Chunk(
+                        file=file,
+                        heading_path=path,
+                        anchor=anchor,
+                        start_line=start + 1,
+                        end_line=end,
+                        text="\n".join(lines[start:end]),
+                        reading=" ".join(r for r in readings if r),
+                    )
                 )
-            )
     return chunks
 
 
@@ -206,7 +213,7 @@ def split_units(chunk: Chunk) -> list[Unit]:
         elif tok.type == "tr_open" and start >= 0:
             row = lines[start] if start < len(lines) else ""
             if not re.fullmatch(r"[\s|:-]*", row):
-                add("row", row, start, start + 1)
+                add("row", row.strip().strip("|").strip(), start, start + 1)
     return units
 
 

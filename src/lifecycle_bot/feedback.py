@@ -1,0 +1,202 @@
+"""Votes and declined questions in SQLite, and their export as eval candidates.
+
+WAL mode lets readers run beside a writer; every write is its own short `BEGIN IMMEDIATE`
+transaction on its own connection with a generous busy timeout, so many threads of the app and
+other processes (a second app, an export run) can write at once without losing a row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS feedback (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at  REAL    NOT NULL,
+    session     TEXT    NOT NULL DEFAULT '',
+    turn        INTEGER NOT NULL DEFAULT 0,
+    question    TEXT    NOT NULL,
+    history     TEXT    NOT NULL DEFAULT '[]',
+    answer      TEXT    NOT NULL DEFAULT '',
+    citations   TEXT    NOT NULL DEFAULT '[]',
+    confidence  REAL    NOT NULL DEFAULT 0,
+    refused     INTEGER NOT NULL DEFAULT 0,
+    vote        TEXT CHECK (vote IN ('up', 'down')),
+    reason      TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS feedback_review ON feedback (refused, vote);
+"""
+MAX_REASON_CHARS = 2000
+RETRIES = 8
+
+
+@dataclass
+class Feedback:
+    question: str
+    answer: str
+    citations: list[dict] = field(default_factory=list)
+    confidence: float = 0.0
+    refused: bool = False
+    vote: str | None = None  # "up" | "down" | None: a declined answer logged without a vote
+    reason: str = ""
+    history: list[str] = field(default_factory=list)
+    session: str = ""
+    turn: int = 0
+    created_at: float = 0.0
+    id: int | None = None
+
+
+def _row(r: sqlite3.Row) -> Feedback:
+    return Feedback(
+        question=r["question"], answer=r["answer"], citations=json.loads(r["citations"] or "[]"),
+        confidence=r["confidence"], refused=bool(r["refused"]), vote=r["vote"], reason=r["reason"],
+        history=json.loads(r["history"] or "[]"), session=r["session"], turn=r["turn"],
+        created_at=r["created_at"], id=r["id"],
+    )
+
+
+class FeedbackStore:
+    def __init__(self, path: Path | str, timeout: float = 30.0):
+        self.path = Path(path)
+        self.timeout = timeout
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._retry(self._init)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        return conn
+
+    def _retry(self, fn, *args):
+        """Run fn, retrying on lock contention the busy timeout did not absorb (schema changes)."""
+        for attempt in range(RETRIES):
+            try:
+                return fn(*args)
+            except sqlite3.OperationalError as exc:
+                text = str(exc).lower()
+                if attempt == RETRIES - 1 or ("locked" not in text and "busy" not in text):
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    def _init(self) -> None:
+        conn = self._connect()
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.executescript(SCHEMA)
+        finally:
+            conn.close()
+
+    def add(self, fb: Feedback) -> int:
+        """Store one row; returns its id."""
+        if fb.vote not in (None, "up", "down"):
+            raise ValueError(f"vote must be 'up', 'down' or None, not {fb.vote!r}")
+        values = (
+            fb.created_at or time.time(), fb.session, int(fb.turn), fb.question,
+            json.dumps(list(fb.history), ensure_ascii=False), fb.answer,
+            json.dumps(fb.citations, ensure_ascii=False), float(fb.confidence), int(bool(fb.refused)),
+            fb.vote, (fb.reason or "").strip()[:MAX_REASON_CHARS],
+        )
+        return self._retry(self._insert, values)
+
+    def _insert(self, values: tuple) -> int:
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            cur = conn.execute(
+                "INSERT INTO feedback (created_at, session, turn, question, history, answer, citations,"
+                " confidence, refused, vote, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+            conn.execute("COMMIT")
+            return int(cur.lastrowid)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+
+    def rows(self) -> list[Feedback]:
+        conn = self._connect()
+        try:
+            return [_row(r) for r in conn.execute("SELECT * FROM feedback ORDER BY id")]
+        finally:
+            conn.close()
+
+    def count(self) -> int:
+        conn = self._connect()
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0])
+        finally:
+            conn.close()
+
+    def review(self) -> list[Feedback]:
+        """Declined or down-voted answers, one per answer (its latest vote wins), newest first."""
+        conn = self._connect()
+        try:
+            got = [_row(r) for r in conn.execute(
+                "SELECT * FROM feedback WHERE refused = 1 OR vote IS NOT NULL ORDER BY id")]
+        finally:
+            conn.close()
+        latest: dict[tuple, Feedback] = {}
+        declined: set[tuple] = set()
+        for fb in got:
+            key = (fb.session, fb.turn) if fb.session else ("", fb.id)
+            if fb.refused:
+                declined.add(key)
+            previous = latest.get(key)
+            if fb.vote is not None or previous is None:
+                if previous is not None and not fb.reason:
+                    fb.reason = previous.reason
+                latest[key] = fb
+        out = [fb for key, fb in latest.items() if key in declined or fb.vote == "down"]
+        return sorted(out, key=lambda fb: fb.created_at, reverse=True)
+
+
+def candidate_rows(items: Iterable[Feedback]) -> list[dict]:
+    """eval/qa.jsonl-shaped rows for a human to complete (expected and key_facts left empty)."""
+    rows: dict[str, dict] = {}
+    for fb in items:
+        key = json.dumps([fb.question.strip().lower(), [h.strip().lower() for h in fb.history]])
+        rid = "fb-" + hashlib.sha256(key.encode()).hexdigest()[:10]
+        why = []
+        if fb.refused:
+            why.append(f"declined by the bot (confidence {fb.confidence:.2f})")
+        if fb.vote == "down":
+            why.append("down-voted" + (f": {fb.reason}" if fb.reason else ""))
+        cited = "; ".join(f"{c.get('file')} \u00a7 {c.get('heading_path')}" for c in fb.citations[:3])
+        note = ", ".join(why) + (f". Cited: {cited}" if cited else "") + \
+            ". Fill in expected, key_facts and difficulty before adding to eval/qa.jsonl."
+        if rid in rows:
+            rows[rid]["note"] += f" | also {', '.join(why)}"
+            continue
+        rows[rid] = {
+            "id": rid,
+            "question": fb.question,
+            "history": list(fb.history),
+            "expected": [],
+            "key_facts": [],
+            "category": "from-feedback",
+            "difficulty": "unrated",
+            "note": note,
+        }
+    return list(rows.values())
+
+
+def export_candidates(store: FeedbackStore, path: Path | str) -> int:
+    """Write the candidate rows as JSONL (atomically); returns how many."""
+    rows = candidate_rows(store.review())
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # concurrent exports never share one
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    tmp.replace(path)
+    return len(rows)

@@ -1,0 +1,466 @@
+"""The Gradio app: streamed cited answers, a citation viewer, paste triage, votes and review.
+
+Built on `Bot.ask` as it is. All per-user state (turns, their citations, the opaque section ids
+they point at) lives server-side in `gr.State`; the browser only ever sends back "turn t,
+citation n", so a request can never name a file. Everything shown is rendered by `render`.
+"""
+
+from __future__ import annotations
+
+import lifecycle_bot  # noqa: F401  (offline environment before gradio is imported)
+
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import asdict
+from pathlib import Path
+
+import gradio as gr
+
+from lifecycle_bot import render
+from lifecycle_bot.bot import Bot, QuestionError
+from lifecycle_bot.feedback import Feedback, FeedbackStore, export_candidates
+from lifecycle_bot.index import IndexUnavailable
+from lifecycle_bot.models import Answer
+from lifecycle_bot.settings import Settings
+from lifecycle_bot.viewer import SectionIndex
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+MERMAID_URL = f"/gradio_api/file={STATIC_DIR / 'mermaid.min.js'}"
+EXAMPLES = [
+    "Why is my pod Pending?",
+    "What does task_publish_max_retries do?",
+    "My task was OOMKilled with exit code 137. How do I fix it?",
+    "What is the difference between ErrImagePull and ImagePullBackOff?",
+    "What happens after the worker pod starts running?",
+]
+PASTE_EXAMPLE = (
+    "Events:\n  Type     Reason            Age   From               Message\n"
+    "  ----     ------            ----  ----               -------\n"
+    "  Warning  FailedScheduling  2m    default-scheduler  0/3 nodes are available: 3 Insufficient memory."
+)
+VIEWER_HINT = '<div class="lb-viewer"><p class="muted">Click a <b>[n]</b> marker in an answer, or a source above, to see the cited section here.</p></div>'
+NO_SOURCES = '<div class="sources"><p class="muted">Sources of the selected answer appear here.</p></div>'
+REVIEW_HEADERS = ["time", "question", "why", "reason", "confidence"]
+_REF = re.compile(r"^(\d{1,6})-(\d{1,3})$")
+
+# Local fonts only: the default theme would fetch Google Fonts, and this app runs offline.
+THEME = gr.themes.Default(
+    font=[gr.themes.Font("system-ui"), "sans-serif"],
+    font_mono=[gr.themes.Font("ui-monospace"), "monospace"],
+)
+CSS = (Path(__file__).resolve().parent / "static" / "ui.css").read_text(encoding="utf-8")
+
+# Registers one capture-phase listener for every citation link on the page (answers and the
+# sources list) and forwards "turn-n" to the viewer's click event; the listener always calls the
+# viewer's latest `trigger`, so a re-mounted viewer still works. Then draws Mermaid and scrolls
+# the first highlighted block into view whenever the viewer's content changes.
+VIEWER_JS = """
+window.__lbTrigger = trigger;
+if (!window.__lbCiteListener) {
+  window.__lbCiteListener = true;
+  document.addEventListener('click', (ev) => {
+    const a = ev.target && ev.target.closest ? ev.target.closest('a[href^="#cite-"]') : null;
+    if (!a) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    if (window.__lbTrigger) window.__lbTrigger('click', {ref: a.getAttribute('href').slice(6)});
+  }, true);
+}
+const draw = () => {
+  if (window.mermaid) {
+    if (!window.__lbMermaidReady) {
+      window.mermaid.initialize({startOnLoad: false, securityLevel: 'strict', theme: 'default'});
+      window.__lbMermaidReady = true;
+    }
+    const nodes = element.querySelectorAll('pre.mermaid:not([data-processed])');
+    if (nodes.length) window.mermaid.run({nodes}).catch((e) => console.warn('mermaid', e));
+  }
+  const hit = element.querySelector('.cited');
+  if (hit) hit.scrollIntoView({block: 'nearest'});
+};
+watch('value', draw);
+draw();
+"""
+COPY_JS = "(text) => { if (text && navigator.clipboard) { navigator.clipboard.writeText(text).catch(() => {}); } }"
+
+
+class Startup:
+    """Builds the index if there is none, then loads it, once, in the background.
+
+    The page polls this object, so every visitor sees the same progress bar, and a failure becomes
+    a message with the command that fixes it instead of a traceback.
+    """
+
+    def __init__(self, bot: Bot):
+        self.bot = bot
+        self.state = "starting"  # starting | building | loading | ready | error
+        self.done = 0
+        self.total = 0
+        self.message = ""
+        self.fix = ""
+        self.sections: SectionIndex | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+
+    def start(self) -> "Startup":
+        if self._thread is None:
+            self._thread = threading.Thread(target=self.run, name="index-startup", daemon=True)
+            self._thread.start()
+        return self
+
+    def _progress(self, done: int, total: int) -> None:
+        self.state, self.done, self.total = "building", done, total
+
+    def run(self) -> None:
+        try:
+            self.state = "building"
+            self.bot.ensure_index(progress=self._progress)
+            self.state = "loading"
+            retriever = self.bot.load()
+            self.sections = SectionIndex(retriever.chunks.values(), self.bot.settings.kb_dir)
+            self.state = "ready"
+        except IndexUnavailable as exc:
+            self._fail(str(exc), "lifecycle-bot index --rebuild")
+        except FileNotFoundError as exc:
+            self._fail(str(exc), "lifecycle-bot --kb PATH/TO/KB index   (or set LIFECYCLE_BOT_KB)")
+        except Exception as exc:  # a broken index must become a page, not a dead app
+            log.exception("index startup failed")
+            self._fail(f"{type(exc).__name__}: {exc}", "lifecycle-bot index --rebuild")
+        finally:
+            self._ready.set()
+
+    def _fail(self, message: str, fix: str) -> None:
+        self.message, self.fix, self.state = message, fix, "error"
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._ready.wait(timeout)
+        return self.state == "ready"
+
+    def error_html(self) -> str:
+        return (
+            '<div class="lb-error"><h2>The knowledge-base index is not available</h2>'
+            f"<p>{render.escape(self.message)}</p><p>To fix it, run:</p>"
+            f"<pre class=\"code\"><code>{render.escape(self.fix)}</code></pre>"
+            "<p>then restart <code>lifecycle-bot serve</code>.</p></div>"
+        )
+
+
+def _session(state: dict | None) -> dict:
+    state = dict(state or {})
+    state.setdefault("id", uuid.uuid4().hex)
+    state.setdefault("turns", [])
+    state.setdefault("selected", None)
+    return state
+
+
+def _chunks(text: str, steps: int) -> list[str]:
+    """Growing prefixes of `text` cut at word boundaries: what the stream shows step by step."""
+    cuts = [m.end() for m in re.finditer(r"\S+\s*", text)]
+    if len(cuts) <= 1:
+        return [text]
+    every = max(1, len(cuts) // steps)
+    out = [text[: cuts[i]] for i in range(every - 1, len(cuts) - 1, every)]
+    return out + [text]
+
+
+class App:
+    """Event handlers, plain Python so tests can call them without a browser."""
+
+    def __init__(self, bot: Bot, startup: Startup, store: FeedbackStore, stream_delay: float = 0.02,
+                 stream_steps: int = 16, serialize_asks: bool = True):
+        self.bot = bot
+        self.startup = startup
+        self.store = store
+        self.stream_delay = stream_delay
+        self.stream_steps = stream_steps
+        # Bot.ask shares one BM25 retriever whose PyStemmer stemmer "must not be called
+        # concurrently" (its docstring); until the core guards it, answers are taken one at a time.
+        self._ask_lock = threading.Lock() if serialize_asks else nullcontext()
+
+    # -- startup ---------------------------------------------------------------------------
+    def wait_ready(self, progress: Callable = gr.Progress()) -> tuple:
+        while self.startup.state in ("starting", "building", "loading"):
+            if self.startup.state == "building" and self.startup.total:
+                progress((self.startup.done, self.startup.total), desc="Building the index", unit="chunks")
+            elif self.startup.state == "loading":
+                progress(1.0, desc="Loading the index and the embedding model")
+            else:
+                progress(0.0, desc="Reading the knowledge base")
+            time.sleep(0.2)
+        if self.startup.state == "ready":
+            return gr.update(visible=False), gr.update(visible=False), gr.update(visible=True)
+        return gr.update(visible=False), gr.update(value=self.startup.error_html(), visible=True), gr.update(visible=False)
+
+    # -- asking ----------------------------------------------------------------------------
+    def answer(self, question: str, history: list[str]) -> Answer:
+        with self._ask_lock:
+            return self.bot.ask(question, history=history)
+
+    def _record(self, text: str, history: list[str], answer: Answer, message_index: int) -> dict:
+        sections = self.startup.sections
+        citations = []
+        for c in answer.citations:
+            d = c.to_dict()
+            d["section"] = sections.id_for(c.file, c.anchor, c.heading_path) if sections else None
+            citations.append(d)
+        return {
+            "question": text, "history": history, "answer": answer.text, "citations": citations,
+            "confidence": answer.confidence, "refused": answer.refused,
+            "paste_findings": [asdict(p) for p in answer.paste_findings], "message_index": message_index,
+        }
+
+    def _bubble(self, record: dict, turn: int, text: str | None = None, final: bool = True) -> str:
+        shown = record["answer"] if text is None else text
+        parts = [render.answer_html(shown, turn, len(record["citations"]))]
+        if final:
+            if record["paste_findings"]:
+                from lifecycle_bot.models import PasteFinding
+
+                findings = [PasteFinding(**p) for p in record["paste_findings"]]
+                parts.append(render.paste_html(record["question"], findings))
+            what = "declined" if record["refused"] else f"{len(record['citations'])} sources"
+            parts.append(f'<p class="meta">{what} \u00b7 confidence {record["confidence"]:.2f}</p>')
+        return render.for_chat("".join(parts))
+
+    def ask(self, question: str, paste: str, chat: list, state: dict) -> Iterator[tuple]:
+        """Stream one answer: the user's turn at once, then the answer growing word by word."""
+        state = _session(state)
+        chat = list(chat or [])
+        text = "\n\n".join(p.strip() for p in (question or "", paste or "") if p and p.strip())
+        if not text:
+            yield chat, state, gr.skip(), gr.skip(), gr.skip(), "Type a question (or paste kubectl output) first."
+            return
+        if self.startup.state != "ready":
+            yield chat, state, gr.skip(), gr.skip(), gr.skip(), "The index is not ready yet; try again in a moment."
+            return
+        history = [t["question"] for t in state["turns"]]
+        chat.append({"role": "user", "content": render.for_chat(render.question_html(text))})
+        chat.append({"role": "assistant", "content": '<p class="muted">Searching the docs\u2026</p>'})
+        yield chat, state, "", "", gr.skip(), ""
+        try:
+            answer = self.answer(text, history)
+        except QuestionError as exc:
+            chat[-1] = {"role": "assistant", "content": render.for_chat(
+                f'<p class="error">I cannot take that question: {render.escape(exc)}</p>')}
+            yield chat, state, gr.skip(), gr.skip(), gr.skip(), ""
+            return
+        except Exception as exc:  # keep the page alive; the log has the traceback
+            log.exception("ask failed")
+            chat[-1] = {"role": "assistant", "content": render.for_chat(
+                f'<p class="error">Something went wrong while answering ({render.escape(type(exc).__name__)}).</p>')}
+            yield chat, state, gr.skip(), gr.skip(), gr.skip(), ""
+            return
+        turn = len(state["turns"])
+        record = self._record(text, history, answer, len(chat) - 1)
+        state["turns"] = state["turns"] + [record]
+        state["selected"] = turn
+        if answer.refused:
+            self._log_declined(state, turn)
+        for prefix in _chunks(answer.text, self.stream_steps)[:-1]:
+            chat[-1] = {"role": "assistant", "content": self._bubble(record, turn, prefix, final=False)}
+            yield chat, state, gr.skip(), gr.skip(), gr.skip(), ""
+            if self.stream_delay:
+                time.sleep(self.stream_delay)
+        chat[-1] = {"role": "assistant", "content": self._bubble(record, turn)}
+        yield chat, state, gr.skip(), gr.skip(), self.sources_html(state), ""
+
+    def _log_declined(self, state: dict, turn: int) -> None:
+        record = state["turns"][turn]
+        try:
+            self.store.add(self._feedback(state, turn, record, vote=None, reason=""))
+        except Exception:
+            log.exception("could not log a declined question")
+
+    def _feedback(self, state: dict, turn: int, record: dict, vote: str | None, reason: str) -> Feedback:
+        citations = [{k: v for k, v in c.items() if k != "section"} for c in record["citations"]]
+        return Feedback(
+            question=record["question"], answer=record["answer"], citations=citations,
+            confidence=record["confidence"], refused=record["refused"], vote=vote, reason=reason,
+            history=record["history"], session=state["id"], turn=turn,
+        )
+
+    def new_conversation(self) -> tuple:
+        return [], _session(None), "", "", NO_SOURCES, VIEWER_HINT, "", ""
+
+    # -- citations -------------------------------------------------------------------------
+    def sources_html(self, state: dict) -> str:
+        state = _session(state)
+        turn = state["selected"]
+        if turn is None or not 0 <= turn < len(state["turns"]):
+            return NO_SOURCES
+        record = state["turns"][turn]
+        if not record["citations"]:
+            return NO_SOURCES
+        items = []
+        for n, c in enumerate(record["citations"], start=1):
+            lines = f"lines {c['start_line']}\u2013{c['end_line']}"
+            items.append(f'<li><a class="cite source" href="#cite-{turn}-{n}">[{n}] '
+                         f'{render.escape(c["heading_path"])}</a><br><small><code>{render.escape(c["file"])}'
+                         f'</code> \u00b7 {lines}</small></li>')
+        title = f"Sources of answer {turn + 1}" + (" (nearest sections; the answer was declined)" if record["refused"] else "")
+        return render.sanitize(f'<div class="sources"><div class="sources-title">{render.escape(title)}</div>'
+                               f'<ol>{"".join(items)}</ol></div>')
+
+    def open_citation(self, state: dict, evt: gr.EventData) -> tuple:
+        """Show citation "turn-n" of this session; anything else shows nothing."""
+        state = _session(state)
+        ref = str((getattr(evt, "_data", None) or {}).get("ref", ""))
+        return (*self.citation_view(state, ref), state)
+
+    def citation_view(self, state: dict, ref: str) -> tuple[str, str]:
+        m = _REF.match(ref or "")
+        if not m or self.startup.sections is None:
+            return gr.skip(), gr.skip()
+        turn, n = int(m.group(1)), int(m.group(2))
+        if not (0 <= turn < len(state["turns"]) and 1 <= n <= len(state["turns"][turn]["citations"])):
+            return gr.skip(), gr.skip()
+        c = state["turns"][turn]["citations"][n - 1]
+        state["selected"] = turn
+        html = self.startup.sections.render(c["section"], (c["start_line"], c["end_line"]), c["element_ids"])
+        return html, self.sources_html(state)
+
+    def select_message(self, state: dict, evt: gr.SelectData) -> tuple:
+        state = _session(state)
+        index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        for turn, record in enumerate(state["turns"]):
+            if record["message_index"] in (index, index + 1):
+                state["selected"] = turn
+        return self.sources_html(state), state
+
+    # -- Slack -----------------------------------------------------------------------------
+    def slack(self, state: dict) -> str:
+        state = _session(state)
+        turn = state["selected"]
+        if turn is None or not 0 <= turn < len(state["turns"]):
+            return ""
+        record = state["turns"][turn]
+        return render.slack_mrkdwn(record["answer"], record["confidence"], record["refused"])
+
+    # -- feedback --------------------------------------------------------------------------
+    def vote(self, state: dict, reason: str, data: gr.LikeData) -> tuple:
+        state = _session(state)
+        index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
+        turn = next((t for t, r in enumerate(state["turns"]) if r["message_index"] == index), None)
+        if turn is None:
+            return "That message is not an answer.", gr.skip()
+        if data.liked is True:
+            vote = "up"
+        elif data.liked is False:
+            vote = "down"
+        else:
+            return "Vote removed (the earlier vote stays recorded).", gr.skip()
+        self.store.add(self._feedback(state, turn, state["turns"][turn], vote, reason or ""))
+        thanks = "Thanks \u2014 recorded \U0001f44d." if vote == "up" else "Thanks \u2014 recorded \U0001f44e; it will show under Review."
+        return thanks, ""
+
+    def review_table(self) -> list[list]:
+        rows = []
+        for fb in self.store.review():
+            why = " + ".join(w for w, on in (("declined", fb.refused), ("\U0001f44e", fb.vote == "down")) if on)
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(fb.created_at))
+            rows.append([when, fb.question[:300], why, fb.reason, round(fb.confidence, 2)])
+        return rows
+
+    def export(self) -> tuple:
+        path = self.bot.settings.data_dir / "feedback_candidates.jsonl"
+        count = export_candidates(self.store, path)
+        return str(path), f"{count} candidate rows written to `{path}` (add the good ones to eval/qa.jsonl)."
+
+
+def build_app(bot: Bot, startup: Startup | None = None, store: FeedbackStore | None = None,
+              stream_delay: float = 0.02, serialize_asks: bool = True) -> gr.Blocks:
+    """The Blocks app around `bot`; starts the index startup thread if the caller did not."""
+    gr.set_static_paths([STATIC_DIR])
+    startup = (startup or Startup(bot)).start()
+    store = store or FeedbackStore(bot.settings.feedback_db)
+    app = App(bot, startup, store, stream_delay=stream_delay, serialize_asks=serialize_asks)
+
+    with gr.Blocks(title="lifecycle-bot", fill_width=True) as demo:
+        state = gr.State({})
+        gr.HTML('<div class="lb-header"><h1>lifecycle-bot</h1><p>Cited answers about the Airflow '
+                'KubernetesExecutor task lifecycle, from the local docs only.</p></div>')
+        starting = gr.HTML('<p class="muted">Preparing the knowledge base\u2026</p>', elem_id="starting",
+                           min_height=120)
+        error_panel = gr.HTML(visible=False, elem_id="startup-error")
+        with gr.Column(visible=False, elem_id="main") as main:
+            with gr.Tabs():
+                with gr.Tab("Ask", id="ask"):
+                    with gr.Row(equal_height=False):
+                        with gr.Column(scale=3, min_width=420):
+                            chat = gr.Chatbot(elem_id="chat", height=560, label="Conversation",
+                                              latex_delimiters=[], sanitize_html=True, allow_tags=False,
+                                              feedback_options=("Like", "Dislike"), buttons=["copy"])
+                            question = gr.Textbox(label="Question", elem_id="question", lines=2, max_lines=8,
+                                                  placeholder="e.g. Why is my pod Pending?  (Enter sends, Shift+Enter for a new line)")
+                            with gr.Accordion("Paste kubectl describe / events / logs (optional)", open=False):
+                                paste = gr.Textbox(label="Pasted output", elem_id="paste", lines=8, max_lines=30,
+                                                   placeholder=PASTE_EXAMPLE)
+                            with gr.Row():
+                                ask_btn = gr.Button("Ask", variant="primary", elem_id="ask-btn")
+                                new_btn = gr.Button("New conversation", elem_id="new-btn")
+                            status = gr.Markdown(elem_id="status")
+                            examples = gr.Examples(EXAMPLES, inputs=[question], label="Example questions")
+                            reason = gr.Textbox(label="Reason for your \U0001f44d / \U0001f44e (optional; type it, then vote on the answer)",
+                                                elem_id="reason", lines=1, max_lines=3)
+                        with gr.Column(scale=2, min_width=360):
+                            sources = gr.HTML(NO_SOURCES, elem_id="sources", js_on_load=None)
+                            viewer = gr.HTML(VIEWER_HINT, elem_id="viewer", js_on_load=VIEWER_JS,
+                                             head=f'<script src="{MERMAID_URL}"></script>', max_height=640,
+                                             autoscroll=False)
+                            slack_btn = gr.Button("Copy for Slack", elem_id="slack-btn", size="sm")
+                            slack_box = gr.Textbox(label="Slack mrkdwn", elem_id="slack", lines=6, max_lines=20,
+                                                   buttons=["copy"], interactive=False)
+                with gr.Tab("Review", id="review") as review_tab:
+                    gr.Markdown("Declined and \U0001f44e questions: candidates for `eval/qa.jsonl`.")
+                    table = gr.Dataframe(headers=REVIEW_HEADERS, value=[], interactive=False, wrap=True,
+                                         elem_id="review-table")
+                    with gr.Row():
+                        refresh_btn = gr.Button("Refresh", size="sm")
+                        export_btn = gr.Button("Export JSONL", variant="primary", size="sm", elem_id="export-btn")
+                    export_file = gr.File(label="Candidates", interactive=False)
+                    export_msg = gr.Markdown()
+
+        demo.load(app.wait_ready, None, [starting, error_panel, main], show_progress="full",
+                  show_progress_on=[starting], concurrency_limit=None, api_visibility="private")
+        ask_io = dict(inputs=[question, paste, chat, state],
+                      outputs=[chat, state, question, paste, sources, status])
+        ask_event = ask_btn.click(app.ask, api_name="ask", concurrency_limit=32, concurrency_id="ask", **ask_io)
+        question.submit(app.ask, api_visibility="private", concurrency_limit=32, concurrency_id="ask", **ask_io)
+        examples.load_input_event.then(app.ask, api_visibility="private", concurrency_limit=32,
+                                       concurrency_id="ask", **ask_io)
+        new_btn.click(app.new_conversation, None, [chat, state, question, paste, sources, viewer, slack_box, status],
+                      cancels=[ask_event], api_visibility="private", queue=False)
+        viewer.click(app.open_citation, [state], [viewer, sources, state], api_visibility="private",
+                     concurrency_limit=16)
+        chat.select(app.select_message, [state], [sources, state], api_visibility="private")
+        chat.like(app.vote, [state, reason], [status, reason], api_visibility="private")
+        slack_btn.click(app.slack, [state], [slack_box], api_visibility="private").then(
+            None, [slack_box], None, js=COPY_JS)
+        for trigger in (review_tab.select, refresh_btn.click):
+            trigger(app.review_table, None, [table], api_visibility="private")
+        export_btn.click(app.export, None, [export_file, export_msg], api_visibility="private").then(
+            app.review_table, None, [table], api_visibility="private")
+    demo.queue(default_concurrency_limit=8, max_size=512)
+    demo.lifecycle_app = app  # handlers, for tests and tools
+    return demo
+
+
+def launch_options() -> dict:
+    """What Gradio 6 takes at launch, not in Blocks(): theme, CSS."""
+    return {"theme": THEME, "css": CSS}
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, open_browser: bool = False) -> None:
+    """Start the app; the index is built (with a progress bar in the page) if there is none."""
+    bot = Bot(settings)
+    demo = build_app(bot)
+    demo.launch(server_name=host, server_port=port, inbrowser=open_browser, share=False,
+                show_error=False, footer_links=[], max_threads=64, enable_monitoring=False,
+                ssr_mode=False, pwa=False, mcp_server=False, **launch_options())

@@ -1,0 +1,130 @@
+"""The citation viewer's data: indexed sections by opaque id, diagrams only for indexed files.
+
+A request never names a file. The UI keeps, per citation, the id of the indexed section it points
+at; this module renders that section from the chunks the bot loaded (the text that was indexed,
+not whatever is on disk now). Only an Excalidraw file that the index holds chunks of is read, and
+only from inside the KB directory, because the drawing itself is not stored in the index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifecycle_bot import render
+from lifecycle_bot.models import Chunk
+
+MAX_DIAGRAM_BYTES = 5_000_000
+
+
+@dataclass(frozen=True)
+class Section:
+    id: str
+    file: str
+    heading_path: str
+    anchor: str
+    kind: str  # "section" | "diagram"
+    start_line: int
+    end_line: int
+    text: str  # the section's indexed lines; gaps between its chunks are left blank
+    element_ids: tuple[str, ...] = ()
+
+
+def section_id(file: str, key: str) -> str:
+    return hashlib.sha256(f"{file}\x1f{key}".encode()).hexdigest()[:16]
+
+
+def _merge(chunks: list[Chunk]) -> str:
+    """The section's source lines from its chunks (split sections share one heading)."""
+    lines: dict[int, str] = {}
+    for chunk in chunks:
+        for offset, line in enumerate(chunk.text.splitlines()):
+            lines.setdefault(chunk.start_line + offset, line)
+    first, last = min(lines), max(lines)
+    return "\n".join(lines.get(n, "") for n in range(first, last + 1))
+
+
+class SectionIndex:
+    """Sections of the loaded index, addressed by opaque ids."""
+
+    def __init__(self, chunks: Iterable[Chunk], kb_dir: Path):
+        groups: dict[tuple[str, str], list[Chunk]] = {}
+        for chunk in chunks:
+            groups.setdefault(chunk.section_key, []).append(chunk)
+        self._sections: dict[str, Section] = {}
+        self._diagram_files: set[str] = set()
+        for (file, key), members in groups.items():
+            members.sort(key=lambda c: c.start_line)
+            head = members[0]
+            sid = section_id(file, key)
+            self._sections[sid] = Section(
+                id=sid, file=file, heading_path=head.heading_path, anchor=head.anchor, kind=head.kind,
+                start_line=head.start_line, end_line=max(c.end_line for c in members),
+                text=_merge(members) if head.kind != "diagram" else "\n".join(c.text for c in members),
+                element_ids=tuple(i for c in members for i in c.element_ids),
+            )
+            if head.kind == "diagram":
+                self._diagram_files.add(file)
+        self._kb_dir = Path(kb_dir).resolve()
+        self._cache: dict[str, tuple[float, dict | None]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._sections)
+
+    def id_for(self, file: str, anchor: str, heading_path: str) -> str | None:
+        sid = section_id(file, anchor or heading_path)
+        return sid if sid in self._sections else None
+
+    def get(self, sid: str) -> Section | None:
+        return self._sections.get(sid) if isinstance(sid, str) else None
+
+    def diagram(self, file: str) -> dict | None:
+        """The Excalidraw document of an indexed diagram file (None for anything else)."""
+        if file not in self._diagram_files:
+            return None
+        path = (self._kb_dir / file).resolve()
+        if not path.is_relative_to(self._kb_dir) or not path.is_file():
+            return None
+        try:
+            stat = path.stat()
+            if stat.st_size > MAX_DIAGRAM_BYTES:
+                return None
+            with self._lock:
+                cached = self._cache.get(file)
+                if cached and cached[0] == stat.st_mtime:
+                    return cached[1]
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = doc if isinstance(doc, dict) else None
+        except (OSError, UnicodeDecodeError, ValueError):
+            doc = None
+        with self._lock:
+            self._cache[file] = (stat.st_mtime, doc)
+        return doc
+
+    def render(self, sid: str, lines: tuple[int, int] | None = None, element_ids: Iterable[str] = ()) -> str:
+        """Viewer HTML for one section, cited lines (or diagram elements) highlighted."""
+        section = self.get(sid)
+        if section is None:
+            return '<div class="lb-viewer"><p class="muted">That section is not in the index.</p></div>'
+        span = lines or (section.start_line, section.end_line)
+        cited_ids = tuple(element_ids) or section.element_ids
+        meta = f"{section.file}" + (f"#{section.anchor}" if section.anchor else "")
+        detail = f"lines {span[0]}\u2013{span[1]}"
+        if section.kind == "diagram" and cited_ids:
+            detail += f" \u00b7 {len(cited_ids)} cited elements"
+        head = (f'<div class="viewer-head"><div class="viewer-title">{render.escape(section.heading_path)}</div>'
+                f'<div class="viewer-meta"><code>{render.escape(meta)}</code> \u00b7 {render.escape(detail)}</div></div>')
+        if section.kind == "diagram":
+            doc = self.diagram(section.file)
+            drawing = (f'<div class="diagram-wrap">{render.excalidraw_svg(doc, cited_ids, section.heading_path)}</div>'
+                       if doc else '<p class="muted">The drawing could not be read; its text follows.</p>')
+            reading = render.markdown_html(section.text)
+            body = f'{drawing}<div class="diagram-reading"><div class="muted">What this part of the diagram says:</div>{reading}</div>'
+        else:
+            body = f'<div class="section-body">{render.markdown_html(section.text, section.start_line, span)}</div>'
+        return f'<div class="lb-viewer" data-section="{render.escape(section.id)}">{head}{body}</div>'
