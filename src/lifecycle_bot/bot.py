@@ -124,15 +124,19 @@ class Bot:
                 from llama_index.core import VectorStoreIndex
                 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-                from lifecycle_bot.embed import get_embedder
+                from lifecycle_bot.embed import get_embedder, preload, warm
 
+                model_path = self.settings.resolved_model_path
+                loader = preload(model_path)
                 _, collection, chunks = self.store.load_chunks()
-                embedder = get_embedder(self.settings.resolved_model_path)
+                self._idf = idf_table(chunks)
+                loader.join()
+                embedder = get_embedder(model_path)
+                warm(model_path)
                 vector_index = VectorStoreIndex.from_vector_store(
                     ChromaVectorStore(chroma_collection=collection), embed_model=embedder
                 )
                 vector_retriever = vector_index.as_retriever(similarity_top_k=min(self.settings.dense_top_k, len(chunks)))
-                self._idf = idf_table(chunks)
                 self._retriever = HybridRetriever(chunks, vector_retriever, embedder.get_query_embedding, self.settings)
             return self._retriever
 

@@ -170,9 +170,14 @@ def serve(ctx: click.Context, host: str, port: int, open_browser: bool) -> None:
 def slack(ctx: click.Context, port: int) -> None:
     """Run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP mode with SLACK_SIGNING_SECRET)."""
     _check_kb(_settings(ctx))
+    from lifecycle_bot.index import IndexUnavailable
+    from lifecycle_bot.slack import SlackConfigError
     from lifecycle_bot.slack import run as run_slack
 
-    run_slack(_settings(ctx), port=port)
+    try:
+        run_slack(_settings(ctx), port=port)
+    except (SlackConfigError, IndexUnavailable) as exc:
+        raise BotError(str(exc)) from None
 
 
 @main.command()

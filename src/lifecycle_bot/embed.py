@@ -21,4 +21,18 @@ def _load(model_path: str):
 
 def get_embedder(model_path: str):
     with _lock:
-        return _load(model_path)
+        model = _load(model_path)
+    return model
+
+
+@lru_cache(maxsize=4)
+def warm(model_path: str) -> None:
+    """Run one tiny query so the first user question does not pay torch's first-call setup."""
+    get_embedder(model_path).get_query_embedding("warm up")
+
+
+def preload(model_path: str) -> threading.Thread:
+    """Start loading the model in the background (overlaps the torch import with index loading)."""
+    thread = threading.Thread(target=get_embedder, args=(model_path,), name="embedder-preload", daemon=True)
+    thread.start()
+    return thread

@@ -65,6 +65,16 @@ def _pattern(identifier: str) -> re.Pattern:
     return re.compile(r"(?<![\w])" + re.escape(identifier.lower()) + r"(?![\w])")
 
 
+DENSE_CHARS = 400  # MiniLM reads 256 word pieces at most; longer text only costs time
+
+
+def dense_text(query: str) -> str:
+    """The part of a long query worth embedding: its start and its end (where the question is)."""
+    if len(query) <= DENSE_CHARS:
+        return query
+    return query[:120] + " \u2026 " + query[-(DENSE_CHARS - 120):]
+
+
 @dataclass
 class SearchResult:
     hits: list[Hit]  # one per section, best first
@@ -105,7 +115,7 @@ class HybridRetriever(BaseRetriever):
         return self._df_cache[key]
 
     def search(self, query: str, boost_terms: list[str] | None = None, limit: int = 10) -> SearchResult:
-        embedding = self.embed_query(query)
+        embedding = self.embed_query(dense_text(query))
         dense = self.vector_retriever.retrieve(QueryBundle(query_str=query, embedding=embedding))
         sparse = self.bm25.retrieve(query)
         k = self.settings.rrf_k

@@ -1,0 +1,98 @@
+"""Core benchmark: index build, no-change re-index, cold start, warm ask latency, peak RSS.
+
+Run: .venv/bin/python bench/bench_core.py [--kb kb] [--runs 3]
+Timings are noisy on 2 cores: each figure is the median of --runs fresh processes.
+Targets: warm p50 <= 50 ms, p95 <= 150 ms; no-change re-index <= 3 s; cold start <= 8 s; RSS <= 1.5 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = str(Path(sys.executable).with_name("lifecycle-bot"))
+
+
+def timed(args: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.perf_counter()
+    proc = subprocess.run([CLI, *args], capture_output=True)
+    elapsed = time.perf_counter() - t
+    if proc.returncode != 0:
+        sys.exit(f"failed: {' '.join(args)}\n{proc.stderr.decode()[-2000:]}")
+    # ru_maxrss of children is the max over all children so far; run the biggest last
+    return elapsed, max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+
+
+def questions(n: int) -> list[tuple[str, list[str]]]:
+    qa = ROOT / "eval" / "qa.jsonl"
+    items = [json.loads(line) for line in qa.read_text().splitlines() if line.strip()] if qa.exists() else []
+    out = [(i["question"], i.get("history") or []) for i in items]
+    while len(out) < n:
+        out += out or [("why is my pod stuck in Pending?", [])]
+    return out[:n]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kb", default=str(ROOT / "kb"))
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--questions", type=int, default=100)
+    args = ap.parse_args()
+    data = Path(tempfile.mkdtemp(prefix="lb-bench-"))
+    base = ["--kb", args.kb, "--data-dir", str(data)]
+    try:
+        build, _ = timed([*base, "index"])
+        noop = statistics.median(timed([*base, "index"])[0] for _ in range(args.runs))
+        cold_runs = [timed([*base, "ask", "why is my pod stuck in Pending?"]) for _ in range(args.runs)]
+        cold = statistics.median(t for t, _ in cold_runs)
+        child_rss = max(r for _, r in cold_runs)
+
+        sys.path.insert(0, str(ROOT / "src"))
+        import lifecycle_bot  # noqa: F401
+        from lifecycle_bot.bot import Bot
+        from lifecycle_bot.settings import Settings
+
+        bot = Bot(Settings(kb_dir=Path(args.kb), data_dir=data))
+        bot.load()
+        qs = questions(args.questions)
+        for q, h in qs[:5]:
+            bot.ask(q, history=h)  # warm-up
+        lat = []
+        for q, h in qs:
+            t = time.perf_counter()
+            bot.ask(q, history=h)
+            lat.append((time.perf_counter() - t) * 1000)
+        lat.sort()
+        p50 = lat[len(lat) // 2]
+        p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
+        own_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss_mb = max(own_rss, child_rss) / 1024
+        rows = [
+            ("index build (kb/, fresh)", f"{build:.2f} s", "-"),
+            ("no-change re-index", f"{noop:.2f} s", "<= 3 s"),
+            ("cold start (process -> first answer)", f"{cold:.2f} s", "<= 8 s"),
+            (f"warm ask p50 ({len(lat)} questions)", f"{p50:.1f} ms", "<= 50 ms"),
+            (f"warm ask p95 ({len(lat)} questions)", f"{p95:.1f} ms", "<= 150 ms"),
+            ("peak RSS", f"{rss_mb:.0f} MB", "<= 1536 MB"),
+        ]
+        print(f"lifecycle-bot core benchmark  (cpu={os.cpu_count()}, runs={args.runs}, medians)")
+        for name, value, target in rows:
+            print(f"  {name:<40} {value:>12}   target {target}")
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
