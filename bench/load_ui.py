@@ -32,8 +32,8 @@ QUESTIONS = [
     "What is the difference between ErrImagePull and ImagePullBackOff?",
     "What happens after the worker pod starts running?",
     "Why do I see 410 errors from the watcher?",
-    "How do I make a good sourdough starter?",  # declined: exercises the feedback log
-]
+    "What does the scheduler do when a pod is deleted while it is running?",
+]  # all in scope: a declined question would be logged in the app's feedback store
 
 
 def one_request(client: httpx.Client, url: str, question: str) -> tuple[bool, float, float | None, str]:
@@ -61,6 +61,20 @@ def one_request(client: httpx.Client, url: str, question: str) -> tuple[bool, fl
         return False, time.perf_counter() - started, first, "stream ended without complete"
     except (httpx.HTTPError, KeyError, ValueError) as exc:
         return False, time.perf_counter() - started, first, type(exc).__name__
+
+
+def wait_ready(url: str, timeout: float = 300.0) -> bool:
+    """Warm up: wait until one answer comes back (the index may still be building or loading)."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=httpx.Timeout(120.0), trust_env=False) as client:
+        while time.monotonic() < deadline:
+            try:
+                if one_request(client, url, QUESTIONS[0])[0]:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+    return False
 
 
 def run(url: str, clients: int, seconds: float) -> dict:
@@ -130,16 +144,13 @@ def main(argv: list[str] | None = None) -> int:
 
         data_dir = Path(tempfile.mkdtemp(prefix="lifecycle-bench-"))
         proc, url = helpers.start_app(args.start_kb.resolve(), data_dir, log_path=data_dir / "app.log")
-        with httpx.Client(timeout=300, trust_env=False) as warm:  # wait for the index: one answer
-            for _ in range(600):
-                ok, *_ = one_request(warm, url, QUESTIONS[0])
-                if ok:
-                    break
-                time.sleep(0.5)
     try:
         host = httpx.URL(url).host
         if host not in ("127.0.0.1", "localhost", "::1"):
             parser.error(f"refusing to load-test a non-loopback host: {host}")
+        if not wait_ready(url):
+            print("the app never answered (index still building, or broken)", file=sys.stderr)
+            return 1
         print(f"load: {args.clients} clients x {args.seconds:.0f}s against {url}", flush=True)
         report = run(url, args.clients, args.seconds)
         print(json.dumps(report, indent=2))

@@ -90,12 +90,40 @@ class UnitScorer:
         return score
 
 
+def _pick(scored: list[tuple[float, Unit]], query_terms: Counter, idf: dict[str, float], budget: int) -> list[Unit]:
+    """Greedy picks by relevance, discounting terms already covered, until the character budget is spent."""
+    covered: set[str] = set()
+    picked: list[Unit] = []
+    used = 0
+    pool = [(s, u, set(content_terms(u.text)) & set(query_terms)) for s, u in scored if s > 0]
+    while pool:
+        def gain(item):
+            s, u, terms = item
+            fresh = sum(idf.get(t, 1.0) for t in terms - covered)
+            seen = sum(idf.get(t, 1.0) for t in terms & covered)
+            return s + 0.5 * fresh / max(1.0, sum(idf.get(t, 1.0) for t in query_terms)) - 0.3 * seen / max(
+                1.0, sum(idf.get(t, 1.0) for t in query_terms))
+        best = max(pool, key=gain)
+        pool.remove(best)
+        s, unit, terms = best
+        if picked and used + len(unit.text) > budget:
+            continue
+        picked.append(unit)
+        covered |= terms
+        used += len(unit.text)
+        if used >= budget:
+            break
+    return picked
+
+
 def compose(
     hits: list[Hit],
     query: str,
     identifiers: list[str],
     idf: dict[str, float],
     max_sections: int = 2,
+    section_chunks: dict | None = None,
+    budgets: tuple[int, ...] = (900, 350),
 ) -> list[Passage]:
     """Pick sections and their best units; the first section gets the most room."""
     if not hits:
@@ -106,14 +134,14 @@ def compose(
     chosen = [hits[0]] + [h for h in hits[1:max_sections] if h.score >= 0.75 * hits[0].score]
     passages: list[Passage] = []
     for rank, hit in enumerate(chosen):
-        units = units_of(hit.chunk)
+        chunks = (section_chunks or {}).get(hit.chunk.section_key) or [hit.chunk]
+        units = [u for c in chunks for u in units_of(c)]
         if not units:
             continue
         scored = [(scorer.score(u, query_terms, identifiers, how), u) for u in units]
         best = max(s for s, _ in scored)
-        budget = 4 if rank == 0 else 2
-        floor = max(0.05, best * 0.35)
-        picked = [u for s, u in sorted(scored, key=lambda su: -su[0])[:budget] if s >= floor]
+        floor = max(0.05, best * 0.3)
+        picked = _pick([(s, u) for s, u in scored if s >= floor], query_terms, idf, budgets[min(rank, len(budgets) - 1)])
         if rank == 0 and not picked:
             picked = units[:2]
         if how and rank == 0 and not any(u.kind == "code" for u in picked):
@@ -122,11 +150,11 @@ def compose(
                 picked.append(max(code, key=lambda su: su[0])[1])
         if not picked:
             continue
-        picked.sort(key=lambda u: u.position)
+        picked.sort(key=lambda u: (u.start_line, u.position))
         chunk = hit.chunk
         citation = Citation(
             file=chunk.file,
-            heading_path=chunk.heading_path,
+            heading_path=chunk.heading_path if len(chunks) == 1 else _common_path(chunks, picked),
             anchor=chunk.anchor,
             start_line=min(u.start_line for u in picked),
             end_line=max(u.end_line for u in picked),
@@ -134,6 +162,15 @@ def compose(
         )
         passages.append(Passage(citation, picked))
     return passages
+
+
+def _common_path(chunks: list[Chunk], picked: list[Unit]) -> str:
+    """Heading path of the section (without a part title) when units come from several parts."""
+    touched = [c for c in chunks if any(c.start_line <= u.start_line <= c.end_line for u in picked)]
+    paths = {c.heading_path for c in touched} or {chunks[0].heading_path}
+    if len(paths) == 1:
+        return paths.pop()
+    return min((c.heading_path for c in chunks), key=len)
 
 
 def idf_table(chunks: list[Chunk]) -> dict[str, float]:

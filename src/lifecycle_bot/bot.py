@@ -76,6 +76,7 @@ class Bot:
         self._lock = threading.Lock()
         self._retriever: HybridRetriever | None = None
         self._idf: dict[str, float] = {}
+        self._sections: dict = {}
         self._store: Store | None = None
         self.calibration = conf.load()
         self.ingest_errors: list[IngestError] = []
@@ -137,6 +138,9 @@ class Bot:
                     ChromaVectorStore(chroma_collection=collection), embed_model=embedder
                 )
                 vector_retriever = vector_index.as_retriever(similarity_top_k=min(self.settings.dense_top_k, len(chunks)))
+                self._sections = {}
+                for chunk in sorted(chunks, key=lambda c: (c.file, c.start_line)):
+                    self._sections.setdefault(chunk.section_key, []).append(chunk)
                 self._retriever = HybridRetriever(chunks, vector_retriever, embedder.get_query_embedding, self.settings)
             return self._retriever
 
@@ -213,7 +217,8 @@ class Bot:
         return answer
 
     def _answer(self, hits: list[Hit], query: str, identifiers: list[str], confidence: float) -> Answer:
-        passages = compose(hits, query, identifiers, self._idf, self.settings.answer_sections)
+        passages = compose(hits, query, identifiers, self._idf, self.settings.answer_sections,
+                           section_chunks=self._sections, budgets=self.settings.answer_budget)
         citations = [p.citation for p in passages]
         body = "\n\n".join(p.render(i) for i, p in enumerate(passages, start=1))
         sources = "\n".join(f"[{i}] {c.label()}" for i, c in enumerate(citations, start=1))

@@ -91,12 +91,15 @@ _Q_403 = "403 Forbidden"
 SIGNATURES: tuple[Signature, ...] = (
     _s("invalid_executor_config", "invalid_executor_config",
        r"Invalid executor_config|Pod Mutation Hook failed|PodMutationHookException|PodReconciliationError",
-       "pod_override not applied Invalid executor_config passed legacy KubernetesExecutor format",
-       ("executor_config", "pod_override")),
+       "pod_override not applied: Invalid executor_config passed, legacy format raises TypeError",
+       ("pod_override",)),
     _s("quota_403", "quota_exceeded",
        r"exceeded quota|failed quota|forbidden:.*\bquota\b|\bquota\b.*\b(exceeded|forbidden)|ResourceQuota.*(exceed|denied|full)",
        "Quota 403 at pod creation exceeded quota ResourceQuota task_publish_max_retries",
        ("task_publish_max_retries", "ResourceQuota")),
+    _s("limitrange_403", "quota_exceeded",
+       r"maximum (cpu|memory|ephemeral-storage) usage per (Container|Pod)|minimum (cpu|memory) usage per|LimitRange",
+       "LimitRange 403 Forbidden maximum memory usage per Container defaults", ("LimitRange",)),
     _s("rbac_403_logs", "rbac_forbidden", r"cannot (get|list) resource \"pods/log\"",
        "RBAC 403 forbidden pods/log service account logs", ("RBAC", "pods/log"), phase="logs"),
     _s("rbac_403_watch", "rbac_forbidden", r"cannot (watch|list) resource \"pods\"",
@@ -162,7 +165,7 @@ SIGNATURES: tuple[Signature, ...] = (
     _s("pod_launch_failure", "pod_launch_failure",
        r"CreateContainerError|RunContainerError|ImageInspectError|\bStartError\b|failed to create containerd task|"
        r"failed to generate container",
-       "worker_pod_pending_fatal_container_state_reasons CreateContainerError pod launch failure",
+       "Pod stuck in Pending: fatal container reason CreateContainerError worker_pod_pending_fatal_container_state_reasons",
        ("worker_pod_pending_fatal_container_state_reasons",)),
     # Scheduling: a "0/N nodes are available" message is read as a whole by `_scheduling_reason`.
     _s("autoscaler_no_scale_up", "scheduling_insufficient_resources",
@@ -189,12 +192,12 @@ SIGNATURES: tuple[Signature, ...] = (
     _s("pod_deleted_pending", "pod_deleted_pending", r"Failed to start pod\b",
        "Pod deleted while Pending Failed to start pod", ()),
     _s("queued_timeout", "queued_timeout",
-       r"stuck in queued|requeued more than \d+ times|task_queued_timeout|queued for longer than|"
+       r"stuck in queued|requeued more than \d+ times|queued for longer than|"
        r"marked failed because it was queued|Skipping pod creation due to kubernetes rate limit|"
        r"Backing off pod creation|status 429|\(429\)|Too Many Requests",
-       "Task stuck in QUEUED task_queued_timeout worker_pods_creation_batch_size", ("task_queued_timeout",)),
+       "Task stuck in QUEUED: stuck in queued reschedule, revoke_task, task_queued_timeout", ("task_queued_timeout",)),
     _s("queued_hint", "queued_timeout",
-       r"Cannot find pod for ti|Dropping stale Kubernetes workload|"
+       r"Cannot find pod for ti|Dropping stale Kubernetes workload|\btask_queued_timeout\b|"
        r"\b(is|are|sit|sits|sitting|stay|stays|staying|stuck|hang|hangs|hanging|remain|remains|wait|waits)\s+"
        r"(in\s+)?(the\s+)?[\"'`]?queued\b",
        "Task stuck in QUEUED task_queued_timeout", ("task_queued_timeout",), strength=WEAK),
@@ -217,7 +220,7 @@ SIGNATURES: tuple[Signature, ...] = (
 
 BY_NAME = {s.name: s for s in SIGNATURES}
 _ORDER = {s.name: i for i, s in enumerate(SIGNATURES)}
-_FAMILY_403 = {"quota_exceeded", "rbac_forbidden", "missing_logs", "adoption"}
+_FAMILY_403 = {"quota_exceeded", "rbac_forbidden", "missing_logs", "adoption", "image_pull"}
 _CONTEXT = 6  # lines either side in which a bare 403 looks for its specific line
 
 _NOISE = re.compile(r"^\s*$")
@@ -262,11 +265,11 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def _quote(line: str, start: int, end: int, width: int = 300) -> str:
+def _quote(line: str, start: int, end: int, width: int = 220) -> str:
     line = line.strip()
     if len(line) <= width:
         return line
-    lo = max(0, start - width // 3)
+    lo = max(0, start - width // 4)
     hi = min(len(line), lo + width)
     return ("..." if lo else "") + line[lo:hi].strip() + ("..." if hi < len(line) else "")
 
@@ -373,12 +376,13 @@ def rank_classes(matches: list[Match]) -> list[list[Match]]:
 
 
 def dominant(matches: list[Match]) -> list[Match]:
-    """One match per failure class, root cause first; weak hints dropped when strong evidence exists."""
-    groups = rank_classes(matches)
-    firsts = [g[0] for g in groups]
-    if any(m.signature.strength == STRONG for m in firsts):
-        firsts = [m for m in firsts if m.signature.strength == STRONG]
-    return firsts
+    """One strong match per failure class, root cause first.
+
+    Weak hints (the word Pending, a bare exit code, "no logs") are left to triage: the answerer treats
+    any match here as an in-scope paste and steers retrieval by it, which a hint should not do.
+    """
+    strong = [m for m in matches if m.signature.strength == STRONG]
+    return [g[0] for g in rank_classes(strong)]
 
 
 _PASTE_HINT = re.compile(

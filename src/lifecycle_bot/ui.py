@@ -11,6 +11,7 @@ import lifecycle_bot  # noqa: F401  (offline environment before gradio is import
 
 import logging
 import re
+import shlex
 import threading
 import time
 import uuid
@@ -25,7 +26,7 @@ from lifecycle_bot import render
 from lifecycle_bot.bot import Bot, QuestionError
 from lifecycle_bot.feedback import Feedback, FeedbackStore, export_candidates
 from lifecycle_bot.index import IndexUnavailable
-from lifecycle_bot.models import Answer
+from lifecycle_bot.models import Answer, PasteFinding
 from lifecycle_bot.settings import Settings
 from lifecycle_bot.viewer import SectionIndex
 
@@ -47,7 +48,7 @@ PASTE_EXAMPLE = (
 )
 VIEWER_HINT = '<div class="lb-viewer"><p class="muted">Click a <b>[n]</b> marker in an answer, or a source above, to see the cited section here.</p></div>'
 NO_SOURCES = '<div class="sources"><p class="muted">Sources of the selected answer appear here.</p></div>'
-REVIEW_HEADERS = ["time", "question", "why", "reason", "confidence"]
+REVIEW_HEADERS = ["last seen", "question", "times", "why", "reasons", "confidence"]
 _REF = re.compile(r"^(\d{1,6})-(\d{1,3})$")
 
 # Local fonts only: the default theme would fetch Google Fonts, and this app runs offline.
@@ -127,17 +128,30 @@ class Startup:
             self.sections = SectionIndex(retriever.chunks.values(), self.bot.settings.kb_dir)
             self.state = "ready"
         except IndexUnavailable as exc:
-            self._fail(str(exc), "lifecycle-bot index --rebuild")
+            self._fail(str(exc), self._command("index --rebuild"))
         except FileNotFoundError as exc:
             self._fail(str(exc), "lifecycle-bot --kb PATH/TO/KB index   (or set LIFECYCLE_BOT_KB)")
         except Exception as exc:  # a broken index must become a page, not a dead app
             log.exception("index startup failed")
-            self._fail(f"{type(exc).__name__}: {exc}", "lifecycle-bot index --rebuild")
+            self._fail(f"{type(exc).__name__}: {exc}", self._command("index --rebuild"))
         finally:
             self._ready.set()
 
+    def _command(self, args: str) -> str:
+        """The fix as a command for this very KB and data dir, ready to copy."""
+        s = self.bot.settings
+        where = f"--chroma-url {shlex.quote(s.chroma_url)}" if s.chroma_url else f"--data-dir {shlex.quote(str(s.data_dir))}"
+        return f"lifecycle-bot --kb {shlex.quote(str(s.kb_dir))} {where} {args}"
+
     def _fail(self, message: str, fix: str) -> None:
         self.message, self.fix, self.state = message, fix, "error"
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready" and self._ready.is_set()
+
+    def finished(self) -> bool:
+        return self._ready.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
         self._ready.wait(timeout)
@@ -186,15 +200,15 @@ class App:
 
     # -- startup ---------------------------------------------------------------------------
     def wait_ready(self, progress: Callable = gr.Progress()) -> tuple:
-        while self.startup.state in ("starting", "building", "loading"):
+        while not self.startup.finished():
             if self.startup.state == "building" and self.startup.total:
                 progress((self.startup.done, self.startup.total), desc="Building the index", unit="chunks")
             elif self.startup.state == "loading":
                 progress(1.0, desc="Loading the index and the embedding model")
-            else:
+            else:  # before the first batch is embedded: reading the KB, loading the model
                 progress(0.0, desc="Reading the knowledge base")
             time.sleep(0.2)
-        if self.startup.state == "ready":
+        if self.startup.ready:
             return gr.update(visible=False), gr.update(visible=False), gr.update(visible=True)
         return gr.update(visible=False), gr.update(value=self.startup.error_html(), visible=True), gr.update(visible=False)
 
@@ -221,8 +235,6 @@ class App:
         parts = [render.answer_html(shown, turn, len(record["citations"]))]
         if final:
             if record["paste_findings"]:
-                from lifecycle_bot.models import PasteFinding
-
                 findings = [PasteFinding(**p) for p in record["paste_findings"]]
                 parts.append(render.paste_html(record["question"], findings))
             what = "declined" if record["refused"] else f"{len(record['citations'])} sources"
@@ -237,8 +249,13 @@ class App:
         if not text:
             yield chat, state, gr.skip(), gr.skip(), gr.skip(), "Type a question (or paste kubectl output) first."
             return
-        if self.startup.state != "ready":
+        if not self.startup.ready:
             yield chat, state, gr.skip(), gr.skip(), gr.skip(), "The index is not ready yet; try again in a moment."
+            return
+        try:
+            self.bot.validate(text)
+        except QuestionError as exc:  # keep what the user typed so it can be shortened
+            yield chat, state, gr.skip(), gr.skip(), gr.skip(), f"I cannot take that question: {exc}"
             return
         history = [t["question"] for t in state["turns"]]
         chat.append({"role": "user", "content": render.for_chat(render.question_html(text))})
@@ -323,7 +340,8 @@ class App:
             return gr.skip(), gr.skip()
         c = state["turns"][turn]["citations"][n - 1]
         state["selected"] = turn
-        html = self.startup.sections.render(c["section"], (c["start_line"], c["end_line"]), c["element_ids"])
+        html = self.startup.sections.render(c["section"], (c["start_line"], c["end_line"]), c["element_ids"],
+                                            heading=c["heading_path"])
         return html, self.sources_html(state)
 
     def select_message(self, state: dict, evt: gr.SelectData) -> tuple:
@@ -361,12 +379,19 @@ class App:
         return thanks, ""
 
     def review_table(self) -> list[list]:
-        rows = []
-        for fb in self.store.review():
-            why = " + ".join(w for w, on in (("declined", fb.refused), ("\U0001f44e", fb.vote == "down")) if on)
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(fb.created_at))
-            rows.append([when, fb.question[:300], why, fb.reason, round(fb.confidence, 2)])
-        return rows
+        """One row per distinct question (newest first): how often, why, and the reasons given."""
+        groups: dict[str, list] = {}
+        for fb in self.store.review():  # newest first
+            key = " ".join(fb.question.lower().split())
+            if key not in groups:
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(fb.created_at))
+                groups[key] = [when, fb.question[:300], 0, set(), [], round(fb.confidence, 2)]
+            row = groups[key]
+            row[2] += 1
+            row[3].update(w for w, on in (("declined", fb.refused), ("\U0001f44e", fb.vote == "down")) if on)
+            if fb.reason and fb.reason not in row[4]:
+                row[4].append(fb.reason)
+        return [[w, q, n, " + ".join(sorted(why)), " | ".join(reasons), c] for w, q, n, why, reasons, c in groups.values()]
 
     def export(self) -> tuple:
         path = self.bot.settings.data_dir / "feedback_candidates.jsonl"
@@ -386,7 +411,8 @@ def build_app(bot: Bot, startup: Startup | None = None, store: FeedbackStore | N
         state = gr.State({})
         gr.HTML('<div class="lb-header"><h1>lifecycle-bot</h1><p>Cited answers about the Airflow '
                 'KubernetesExecutor task lifecycle, from the local docs only.</p></div>')
-        starting = gr.HTML('<p class="muted">Preparing the knowledge base\u2026</p>', elem_id="starting",
+        starting = gr.HTML('<p class="muted">Preparing the knowledge base\u2026 (the first start builds the index, '
+                           'which can take a minute)</p>', elem_id="starting",
                            min_height=120)
         error_panel = gr.HTML(visible=False, elem_id="startup-error")
         with gr.Column(visible=False, elem_id="main") as main:
@@ -397,18 +423,18 @@ def build_app(bot: Bot, startup: Startup | None = None, store: FeedbackStore | N
                             chat = gr.Chatbot(elem_id="chat", height=560, label="Conversation",
                                               latex_delimiters=[], sanitize_html=True, allow_tags=False,
                                               feedback_options=("Like", "Dislike"), buttons=["copy"])
-                            question = gr.Textbox(label="Question", elem_id="question", lines=2, max_lines=8,
-                                                  placeholder="e.g. Why is my pod Pending?  (Enter sends, Shift+Enter for a new line)")
+                            question = gr.Textbox(label="Question", elem_id="question", lines=1, max_lines=6,
+                                                  placeholder="e.g. Why is my pod Pending?  (Enter sends)")
                             with gr.Accordion("Paste kubectl describe / events / logs (optional)", open=False):
-                                paste = gr.Textbox(label="Pasted output", elem_id="paste", lines=8, max_lines=30,
+                                paste = gr.Textbox(label="Pasted output (Shift+Enter sends)", elem_id="paste", lines=8, max_lines=30,
                                                    placeholder=PASTE_EXAMPLE)
                             with gr.Row():
                                 ask_btn = gr.Button("Ask", variant="primary", elem_id="ask-btn")
                                 new_btn = gr.Button("New conversation", elem_id="new-btn")
-                            status = gr.Markdown(elem_id="status")
-                            examples = gr.Examples(EXAMPLES, inputs=[question], label="Example questions")
                             reason = gr.Textbox(label="Reason for your \U0001f44d / \U0001f44e (optional; type it, then vote on the answer)",
                                                 elem_id="reason", lines=1, max_lines=3)
+                            status = gr.Markdown(elem_id="status")
+                            examples = gr.Examples(EXAMPLES, inputs=[question], label="Example questions")
                         with gr.Column(scale=2, min_width=360):
                             sources = gr.HTML(NO_SOURCES, elem_id="sources", js_on_load=None)
                             viewer = gr.HTML(VIEWER_HINT, elem_id="viewer", js_on_load=VIEWER_JS,
@@ -431,12 +457,16 @@ def build_app(bot: Bot, startup: Startup | None = None, store: FeedbackStore | N
                   show_progress_on=[starting], concurrency_limit=None, api_visibility="private")
         ask_io = dict(inputs=[question, paste, chat, state],
                       outputs=[chat, state, question, paste, sources, status])
-        ask_event = ask_btn.click(app.ask, api_name="ask", concurrency_limit=32, concurrency_id="ask", **ask_io)
-        question.submit(app.ask, api_visibility="private", concurrency_limit=32, concurrency_id="ask", **ask_io)
-        examples.load_input_event.then(app.ask, api_visibility="private", concurrency_limit=32,
-                                       concurrency_id="ask", **ask_io)
-        new_btn.click(app.new_conversation, None, [chat, state, question, paste, sources, viewer, slack_box, status],
-                      cancels=[ask_event], api_visibility="private", queue=False)
+        asks = [
+            ask_btn.click(app.ask, api_name="ask", concurrency_limit=32, concurrency_id="ask", **ask_io),
+            question.submit(app.ask, api_visibility="private", concurrency_limit=32, concurrency_id="ask", **ask_io),
+            paste.submit(app.ask, api_visibility="private", concurrency_limit=32, concurrency_id="ask", **ask_io),
+            examples.load_input_event.then(app.ask, api_visibility="private", concurrency_limit=32,
+                                           concurrency_id="ask", **ask_io),
+        ]
+        reset_io = [chat, state, question, paste, sources, viewer, slack_box, status]
+        new_btn.click(app.new_conversation, None, reset_io, cancels=asks, api_visibility="private", queue=False)
+        chat.clear(app.new_conversation, None, reset_io, api_visibility="private", queue=False)
         viewer.click(app.open_citation, [state], [viewer, sources, state], api_visibility="private",
                      concurrency_limit=16)
         chat.select(app.select_message, [state], [sources, state], api_visibility="private")

@@ -106,8 +106,13 @@ class SectionIndex:
             self._cache[file] = (stat.st_mtime, doc)
         return doc
 
-    def render(self, sid: str, lines: tuple[int, int] | None = None, element_ids: Iterable[str] = ()) -> str:
-        """Viewer HTML for one section, cited lines (or diagram elements) highlighted."""
+    def render(self, sid: str, lines: tuple[int, int] | None = None, element_ids: Iterable[str] = (),
+               heading: str = "") -> str:
+        """Viewer HTML for one section, cited lines (or diagram elements) highlighted.
+
+        `heading` is the citation's own heading path (a sub-heading folded into its parent's
+        section); the section's first heading is shown when none is given.
+        """
         section = self.get(sid)
         if section is None:
             return '<div class="lb-viewer"><p class="muted">That section is not in the index.</p></div>'
@@ -117,7 +122,7 @@ class SectionIndex:
         detail = f"lines {span[0]}\u2013{span[1]}"
         if section.kind == "diagram" and cited_ids:
             detail += f" \u00b7 {len(cited_ids)} cited elements"
-        head = (f'<div class="viewer-head"><div class="viewer-title">{render.escape(section.heading_path)}</div>'
+        head = (f'<div class="viewer-head"><div class="viewer-title">{render.escape(heading or section.heading_path)}</div>'
                 f'<div class="viewer-meta"><code>{render.escape(meta)}</code> \u00b7 {render.escape(detail)}</div></div>')
         if section.kind == "diagram":
             doc = self.diagram(section.file)

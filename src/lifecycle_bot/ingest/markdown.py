@@ -137,6 +137,9 @@ def parse_markdown(file: str, text: str, max_chars: int = MAX_CHUNK_CHARS) -> li
 
     chunks: list[Chunk] = []
     for heading_path, anchor, parts in sections:
+        # the section's opening sentence travels with every part, so "Fix" still says what it fixes
+        lead_text = next((b.content for _, bs in parts for b in bs if b.kind == "paragraph"), "")
+        lead_sentence = _SENTENCE.split(lead_text.replace("\n", " "))[0] if lead_text else ""
         for title, part_blocks in parts:
             body = [b for b in part_blocks if not (b.kind == "heading" and b.level <= SECTION_LEVEL)]
             if not [b for b in body if b.kind != "heading"]:
@@ -158,7 +161,7 @@ def parse_markdown(file: str, text: str, max_chars: int = MAX_CHUNK_CHARS) -> li
                         start_line=start + 1,
                         end_line=end,
                         text="\n".join(lines[start:end]),
-                        reading=" ".join(r for r in readings if r),
+                        reading=" ".join(r for r in [lead_sentence if title or n else ""] + readings if r),
                     )
                 )
     return chunks

@@ -1,0 +1,403 @@
+"""The Slack face: app mentions and DMs answered in a thread, with sources, votes and paste triage.
+
+Socket Mode (SLACK_APP_TOKEN + SLACK_BOT_TOKEN) needs no public URL; HTTP mode (SLACK_SIGNING_SECRET +
+SLACK_BOT_TOKEN) serves Slack's signed requests on /slack/events. `build_app` takes an optional
+WebClient so tests can point the Web API at a local stand-in. Follow-ups read the thread's earlier
+user turns from conversations.replies (the source of truth), falling back to an in-process cache.
+Every Slack library logs through one logger that redacts tokens and the signing secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import textwrap
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from socketserver import ThreadingMixIn
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from lifecycle_bot.settings import Settings
+from lifecycle_bot.signatures import looks_like_paste
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lifecycle_bot.bot import Bot
+    from lifecycle_bot.models import Answer
+
+LOG_NAME = "lifecycle_bot.slack"
+SECTION_LIMIT = 2900  # Slack allows 3000 characters per section block
+MAX_THREADS = 2000
+_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+_SECRETISH = re.compile(r"xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+")
+
+
+class SlackConfigError(RuntimeError):
+    """Missing or contradictory Slack credentials."""
+
+
+# -- logging without secrets ----------------------------------------------------------------------
+
+class RedactSecrets(logging.Filter):
+    """Masks Slack tokens (by shape) and the configured secrets (by value) in every record."""
+
+    def __init__(self, secrets: list[str] | None = None):
+        super().__init__()
+        self.secrets = [s for s in (secrets or []) if s and len(s) >= 6]
+
+    def _clean(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        return _SECRETISH.sub("[redacted]", text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self._clean(message)
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+_REDACT = RedactSecrets()  # one shared instance: Bolt copies the base logger's filters into its own loggers
+
+
+def slack_logger(secrets: list[str]) -> logging.Logger:
+    """The single logger handed to Bolt, the WebClient and Socket Mode (filters act per logger)."""
+    _REDACT.secrets = sorted({*_REDACT.secrets, *(s for s in secrets if s and len(s) >= 6)}, key=len, reverse=True)
+    logger = logging.getLogger(LOG_NAME)
+    if _REDACT not in logger.filters:
+        logger.addFilter(_REDACT)
+    return logger
+
+
+# -- Markdown -> Slack mrkdwn ---------------------------------------------------------------------
+
+_FENCE = re.compile(r"^[ \t]*```[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.S | re.M)
+_CODE = re.compile(r"`[^`\n]+`")
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def md_to_mrkdwn(text: str) -> str:
+    """**bold** -> *bold*, *em* -> _em_, [t](u) -> <u|t>, # heading -> *heading*, - item -> • item.
+
+    Code fences and spans are kept (language hints dropped) and only entity-escaped.
+    """
+    stash: list[str] = []
+
+    def keep(s: str) -> str:
+        stash.append(s)
+        return f"\x00{len(stash) - 1}\x00"
+
+    text = _FENCE.sub(lambda m: keep("```\n" + _escape(textwrap.dedent(m.group(1)).rstrip("\n")) + "\n```"), text)
+    text = _CODE.sub(lambda m: keep(_escape(m.group(0))), text)
+    links: list[str] = []
+
+    def link(m: re.Match) -> str:
+        links.append(f"<{m.group(2)}|{_escape(m.group(1))}>")
+        return f"\x01{len(links) - 1}\x01"
+
+    text = re.sub(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)", link, text)
+    text = _escape(text)
+    text = re.sub(r"(?<![*\w])\*(?!\*)([^*\n]+?)\*(?!\*)", r"_\1_", text)
+    text = re.sub(r"\*\*([^*\n]+?)\*\*|__([^_\n]+?)__", lambda m: f"*{m.group(1) or m.group(2)}*", text)
+    text = re.sub(r"(?m)^#{1,6}\s+(.+?)\s*#*$", r"*\1*", text)
+    text = re.sub(r"(?m)^(\s*)[-*]\s+", r"\1• ", text)
+    text = re.sub(r"\x01(\d+)\x01", lambda m: links[int(m.group(1))], text)
+    return re.sub(r"\x00(\d+)\x00", lambda m: stash[int(m.group(1))], text)
+
+
+def _sections(mrkdwn: str) -> list[dict]:
+    """Section blocks of at most SECTION_LIMIT characters, split at paragraph or line boundaries."""
+    blocks, current = [], ""
+    for para in re.split(r"(\n\n)", mrkdwn):
+        if len(current) + len(para) > SECTION_LIMIT and current.strip():
+            blocks.append(current)
+            current = ""
+        while len(para) > SECTION_LIMIT:
+            cut = para.rfind("\n", 0, SECTION_LIMIT)
+            cut = cut if cut > 0 else SECTION_LIMIT
+            blocks.append(para[:cut])
+            para = para[cut:]
+        current += para
+    if current.strip():
+        blocks.append(current)
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": b.strip()}} for b in blocks if b.strip()]
+
+
+# -- what a reply looks like ---------------------------------------------------------------------
+
+@dataclass
+class Reply:
+    text: str  # notification fallback
+    blocks: list[dict] = field(default_factory=list)
+
+
+def answer_blocks(answer: Answer, ref: str, triage_md: str | None = None) -> Reply:
+    """Triage summary (for pastes), the answer, its sources as a context block, and 👍/👎 buttons."""
+    body, _, sources = answer.text.partition("\n\nSources:\n")
+    blocks: list[dict] = []
+    if triage_md:
+        blocks += [{"type": "header", "text": {"type": "plain_text", "text": "Triage"}}]
+        blocks += _sections(md_to_mrkdwn(triage_md))
+        blocks.append({"type": "divider"})
+    blocks += _sections(md_to_mrkdwn(body))
+    source_lines = sources.splitlines() if sources else [f"[{i}] {c.label()}" for i, c in
+                                                         enumerate(answer.citations, start=1)]
+    if source_lines and not answer.refused:
+        text = "*Sources*\n" + "\n".join(_escape(s) for s in source_lines)
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text[:2900]}]})
+    conf = f"confidence {answer.confidence:.2f}" + (", declined" if answer.refused else "")
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": conf}]})
+    blocks.append({
+        "type": "actions", "block_id": "feedback",
+        "elements": [
+            {"type": "button", "action_id": "vote_up", "value": ref, "text": {"type": "plain_text", "text": "👍"}},
+            {"type": "button", "action_id": "vote_down", "value": ref, "text": {"type": "plain_text", "text": "👎"}},
+        ],
+    })
+    return Reply(text=body[:3000], blocks=blocks[:50])
+
+
+# -- feedback adapter ----------------------------------------------------------------------------
+
+@dataclass
+class Asked:
+    question: str
+    answer: str
+    citations: list[dict]
+    confidence: float
+    refused: bool
+    history: list[str]
+    session: str
+    turn: int
+
+
+def record_vote(settings: Settings, asked: Asked, vote: str, user: str = "") -> int:
+    """Write one Slack vote to the shared feedback store (lifecycle_bot.feedback)."""
+    from lifecycle_bot.feedback import Feedback, FeedbackStore
+
+    return FeedbackStore(settings.feedback_db).add(Feedback(
+        question=asked.question, answer=asked.answer, citations=asked.citations, confidence=asked.confidence,
+        refused=asked.refused, vote=vote, history=asked.history, session=asked.session, turn=asked.turn,
+        reason=f"slack user {user}" if user else "",
+    ))
+
+
+# -- the app --------------------------------------------------------------------------------------
+
+class _LRU(OrderedDict):
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def put(self, key, value) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
+def clean_text(text: str) -> str:
+    """A Slack message as the user meant it: mentions dropped, entities unescaped."""
+    text = _MENTION.sub("", text or "")
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
+
+
+class SlackBot:
+    """State and handlers behind the Bolt app (thread cache, answers awaiting votes)."""
+
+    def __init__(self, bot: Bot, settings: Settings, logger: logging.Logger):
+        self.bot = bot
+        self.settings = settings
+        self.logger = logger
+        self.threads: _LRU = _LRU(MAX_THREADS)  # (channel, thread_ts) -> [user turns]
+        self.asked: _LRU = _LRU(MAX_THREADS * 4)  # ref -> Asked
+        self.seen: _LRU = _LRU(MAX_THREADS * 4)  # (channel, ts) already answered (Slack retries)
+        self._lock = threading.Lock()
+
+    def history(self, client: WebClient, channel: str, thread_ts: str, current_ts: str, bot_user: str | None) -> list[str]:
+        """Earlier user turns of the thread, oldest first: conversations.replies, else the cache."""
+        try:
+            resp = client.conversations_replies(channel=channel, ts=thread_ts, limit=200)
+            turns = []
+            for msg in resp.get("messages", []):
+                if msg.get("ts") == current_ts or float(msg.get("ts", "0")) > float(current_ts):
+                    continue
+                if msg.get("bot_id") or msg.get("subtype") or (bot_user and msg.get("user") == bot_user):
+                    continue
+                text = clean_text(msg.get("text", ""))
+                if text:
+                    turns.append(text)
+            return turns
+        except (SlackApiError, ValueError, KeyError) as exc:
+            self.logger.info("conversations.replies unavailable (%s); using the thread cache",
+                             getattr(getattr(exc, "response", None), "get", lambda *_: type(exc).__name__)("error"))
+            with self._lock:
+                return list(self.threads.get((channel, thread_ts), []))
+
+    def handle(self, event: dict, client: WebClient, bot_user: str | None) -> None:
+        channel, ts = event.get("channel", ""), event.get("ts", "")
+        thread_ts = event.get("thread_ts") or ts
+        with self._lock:
+            if (channel, ts) in self.seen:
+                return
+            self.seen.put((channel, ts), True)
+        question = clean_text(event.get("text", ""))
+        if not question:
+            client.chat_postMessage(channel=channel, thread_ts=thread_ts,
+                                    text="Ask me about the KubernetesExecutor task lifecycle, or paste kubectl output.")
+            return
+        turns = self.history(client, channel, thread_ts, ts, bot_user) if event.get("thread_ts") else []
+        with self._lock:
+            cached = self.threads.get((channel, thread_ts), [])
+            self.threads.put((channel, thread_ts), cached + [question])
+        reply = self.reply(question, turns, session=f"slack:{channel}:{thread_ts}")
+        client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=reply.text, blocks=reply.blocks,
+                                unfurl_links=False, unfurl_media=False)
+
+    def reply(self, question: str, turns: list[str], session: str) -> Reply:
+        from lifecycle_bot.bot import QuestionError
+        from lifecycle_bot.triage import triage, triage_markdown
+
+        try:
+            answer = self.bot.ask(question, history=turns)
+        except QuestionError as exc:
+            return Reply(text=f"I can't take that question: {exc}")
+        triage_md = None
+        if looks_like_paste(question):
+            result = triage(question, self.bot)
+            if result.matched:
+                triage_md = triage_markdown(result)
+        ref = uuid.uuid4().hex[:16]
+        with self._lock:
+            self.asked.put(ref, Asked(question, answer.text, [c.to_dict() for c in answer.citations],
+                                      answer.confidence, answer.refused, list(turns), session, len(turns)))
+        return answer_blocks(answer, ref, triage_md)
+
+    def vote(self, body: dict, client: WebClient, vote: str) -> None:
+        action = (body.get("actions") or [{}])[0]
+        ref = action.get("value", "")
+        user = (body.get("user") or {}).get("id", "")
+        with self._lock:
+            asked = self.asked.get(ref)
+        message = body.get("message") or {}
+        if asked is None:  # the process restarted since the answer: keep the vote with what Slack sent back
+            asked = Asked("", message.get("text", ""), [], 0.0, False, [],
+                          f"slack:{(body.get('channel') or {}).get('id', '')}:{message.get('thread_ts', '')}", 0)
+        record_vote(self.settings, asked, vote, user)
+        channel = (body.get("channel") or {}).get("id")
+        if channel and message.get("ts"):
+            blocks = [b for b in message.get("blocks", []) if b.get("block_id") != "feedback"]
+            blocks.append({"type": "context", "elements": [
+                {"type": "mrkdwn", "text": f"{'👍' if vote == 'up' else '👎'} feedback recorded, thanks <@{user}>"}]})
+            try:
+                client.chat_update(channel=channel, ts=message["ts"], text=message.get("text", ""), blocks=blocks)
+            except SlackApiError as exc:
+                self.logger.info("could not update the voted message: %s", exc.response.get("error"))
+
+
+def build_app(bot: Bot, settings: Settings, client: WebClient | None = None, *, token: str | None = None,
+              signing_secret: str | None = None) -> App:
+    """The Bolt app. Credentials default to SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET from the environment."""
+    token = token or (client.token if client is not None else None) or os.environ.get("SLACK_BOT_TOKEN")
+    if not token:
+        raise SlackConfigError("SLACK_BOT_TOKEN is not set (a bot token, xoxb-...)")
+    secret = signing_secret if signing_secret is not None else os.environ.get("SLACK_SIGNING_SECRET", "")
+    logger = slack_logger([token, secret, os.environ.get("SLACK_APP_TOKEN", "")])
+    if client is None:
+        client = WebClient(token=token, logger=logger)
+    elif _REDACT not in client.logger.filters:
+        client.logger.addFilter(_REDACT)  # a caller's client keeps its logger, but not our secrets
+    app = App(client=client, signing_secret=secret, logger=logger, process_before_response=False)
+    state = SlackBot(bot, settings, logger)
+    app._lifecycle_state = state  # type: ignore[attr-defined]  # for tests and diagnostics
+
+    @app.event("app_mention")
+    def on_mention(event: dict, client: WebClient, context: Any) -> None:
+        state.handle(event, client, context.get("bot_user_id"))
+
+    @app.event("message")
+    def on_message(event: dict, client: WebClient, context: Any) -> None:
+        if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
+            return  # channel messages arrive as app_mention; edits, joins and bots are ignored
+        state.handle(event, client, context.get("bot_user_id"))
+
+    @app.action("vote_up")
+    def on_up(ack, body: dict, client: WebClient) -> None:
+        ack()
+        state.vote(body, client, "up")
+
+    @app.action("vote_down")
+    def on_down(ack, body: dict, client: WebClient) -> None:
+        ack()
+        state.vote(body, client, "down")
+
+    return app
+
+
+# -- serving --------------------------------------------------------------------------------------
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        logging.getLogger(LOG_NAME).debug("http %s", format % args)
+
+
+def http_server(app: App, host: str = "0.0.0.0", port: int = 3000, path: str = "/slack/events") -> WSGIServer:
+    """A threaded WSGI server for HTTP mode (port 0 picks a free port); call serve_forever()."""
+    from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+    return make_server(host, port, SlackRequestHandler(app, path=path), server_class=_ThreadingWSGIServer,
+                       handler_class=_QuietHandler)
+
+
+def run(settings: Settings, port: int = 3000) -> None:
+    """`lifecycle-bot slack`: Socket Mode when SLACK_APP_TOKEN is set, otherwise HTTP mode."""
+    from lifecycle_bot.bot import Bot
+
+    bot_token = os.environ.get("SLACK_BOT_TOKEN")
+    app_token = os.environ.get("SLACK_APP_TOKEN")
+    secret = os.environ.get("SLACK_SIGNING_SECRET")
+    if not bot_token:
+        raise SlackConfigError("set SLACK_BOT_TOKEN (xoxb-...) and either SLACK_APP_TOKEN (Socket Mode) "
+                               "or SLACK_SIGNING_SECRET (HTTP mode); see docs/slack.md")
+    if not app_token and not secret:
+        raise SlackConfigError("set SLACK_APP_TOKEN (xapp-..., Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
+    if app_token and not app_token.startswith("xapp-"):
+        raise SlackConfigError("SLACK_APP_TOKEN must be an app-level token (xapp-...) with connections:write")
+    bot = Bot(settings)
+    bot.ensure_index()
+    bot.load()
+    from slack_bolt.error import BoltError
+
+    try:
+        app = build_app(bot, settings, token=bot_token, signing_secret=secret or "")
+    except BoltError as exc:  # auth.test failed: bad or revoked token (the message names no secret)
+        raise SlackConfigError(f"Slack rejected SLACK_BOT_TOKEN: {exc}") from None
+    logger = logging.getLogger(LOG_NAME)
+    if app_token:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        logger.info("Slack bot running in Socket Mode")
+        SocketModeHandler(app, app_token, logger=logger).start()
+        return
+    host = os.environ.get("LIFECYCLE_BOT_SLACK_HOST", "0.0.0.0")
+    server = http_server(app, host, port)
+    logger.info("Slack bot listening on http://%s:%d/slack/events", host, server.server_port)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

@@ -1,0 +1,263 @@
+"""ui.py handlers in plain Python: streaming, memory, citations, votes, startup pages, concurrency."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+gr = pytest.importorskip("gradio")
+
+from lifecycle_bot import ui  # noqa: E402  (imports lifecycle_bot first: offline env)
+from lifecycle_bot.bot import Bot  # noqa: E402
+from lifecycle_bot.feedback import FeedbackStore  # noqa: E402
+from lifecycle_bot.settings import Settings  # noqa: E402
+from lifecycle_bot.viewer import SectionIndex  # noqa: E402
+
+FIXTURE_KB = Path(__file__).resolve().parent / "fixtures" / "kb"
+
+
+@pytest.fixture(scope="module")
+def ready(session_bot):
+    """A started app on the session's fixture-KB bot (conftest.py: indexed in a tmp data dir)."""
+    bot = session_bot
+    startup = ui.Startup(bot)
+    startup.run()
+    assert startup.state == "ready", startup.message
+    return bot, startup
+
+
+@pytest.fixture()
+def app(ready, tmp_path):
+    bot, startup = ready
+    return ui.App(bot, startup, FeedbackStore(tmp_path / "fb.sqlite3"), stream_delay=0)
+
+
+def run(app: ui.App, question: str, state: dict | None = None, chat: list | None = None, paste: str = ""):
+    """Drain the ask generator; returns (all yields, final chat, final state)."""
+    steps = list(app.ask(question, paste, chat or [], state or {}))
+    final = steps[-1]
+    return steps, final[0], final[1]
+
+
+def like(index: int, liked: bool | str):
+    return SimpleNamespace(index=index, liked=liked, value=None)
+
+
+def click(ref: str):
+    return SimpleNamespace(_data={"ref": ref})
+
+
+def test_answer_streams_progressively_with_citations(app):
+    steps, chat, state = run(app, "why is my pod Pending?")
+    assert len(steps) > 3, "the answer is streamed, not sent in one piece"
+    assistant = [s[0][-1]["content"] for s in steps[1:]]
+    assert all(len(a) <= len(b) for a, b in zip(assistant[1:], assistant[2:])), "the text only grows"
+    assert chat[0]["role"] == "user" and chat[1]["role"] == "assistant"
+    assert 'href="#cite-0-1"' in chat[1]["content"] and "Pending" in chat[1]["content"]
+    assert "\n" not in chat[1]["content"]
+    (record,) = state["turns"]
+    assert record["citations"][0]["section"] and record["message_index"] == 1 and not record["refused"]
+    assert steps[0][2] == "" and 'href="#cite-0-1"' in steps[-1][4]  # box cleared, sources listed
+
+
+def test_followups_pass_earlier_user_turns_as_history(app, monkeypatch):
+    seen: list[list[str]] = []
+    real = app.bot.ask
+
+    def spy(question, history=()):
+        seen.append(list(history))
+        return real(question, history=history)
+
+    monkeypatch.setattr(app.bot, "ask", spy)
+    _, chat, state = run(app, "why is my pod Pending?")
+    _, chat, state = run(app, "how do I fix it?", state, chat)
+    assert seen == [[], ["why is my pod Pending?"]]
+    assert len(chat) == 4 and state["turns"][1]["history"] == ["why is my pod Pending?"]
+    assert state["turns"][1]["message_index"] == 3
+    reset = app.new_conversation()
+    assert reset[0] == [] and reset[1]["turns"] == [] and reset[1]["id"] != state["id"]
+
+
+def test_empty_and_invalid_questions_do_not_break(app):
+    steps = list(app.ask("   ", "", [], {}))
+    assert len(steps) == 1 and steps[0][0] == [] and "Type a question" in steps[0][5]
+    steps = list(app.ask("x" * 9000, "", [], {}))
+    (chat, state, question_box, _, _, status), = steps
+    assert chat == [] and state["turns"] == [] and "limit" in status
+    assert question_box == gr.skip(), "the text stays in the box so it can be shortened"
+
+
+def test_question_html_is_escaped_in_the_chat(app):
+    _, chat, _ = run(app, "<img src=x onerror=alert(1)> why is my pod Pending?")
+    assert "<img" not in chat[0]["content"] and "&lt;img src=x onerror=alert(1)&gt;" in chat[0]["content"]
+
+
+def test_citation_opens_the_indexed_section_highlighted(app):
+    _, _, state = run(app, "why is my pod Pending?")
+    html, sources, state = app.open_citation(state, click("0-1"))
+    assert "Pod stuck in Pending" in html and 'class="cited"' in html
+    assert "kubectl describe pod" in html  # the whole section, not only the cited lines
+    assert state["selected"] == 0 and "#cite-0-1" in sources
+
+
+@pytest.mark.parametrize("ref", ["", "0-0", "0-99", "7-1", "../../etc/passwd", "0-1; rm", "guide.md", None])
+def test_viewer_ignores_refs_that_are_not_citations_of_this_session(app, ref):
+    _, _, state = run(app, "why is my pod Pending?")
+    html, sources, _ = app.open_citation(state, SimpleNamespace(_data={"ref": ref}))
+    assert html == gr.skip() and sources == gr.skip()  # nothing is shown or changed
+
+
+def test_section_index_never_reads_files_outside_the_index(ready, tmp_path):
+    bot, startup = ready
+    sections: SectionIndex = startup.sections
+    assert sections.diagram("excalidraw/flow.excalidraw")["type"] == "excalidraw"
+    for name in ("guide.md", "../fixtures/kb/excalidraw/flow.excalidraw", "/etc/passwd", "excalidraw/none.excalidraw"):
+        assert sections.diagram(name) is None
+    assert sections.get("not-an-id") is None and "not in the index" in sections.render("not-an-id")
+    outside = tmp_path / "kb"
+    (outside / "excalidraw").mkdir(parents=True)
+    chunk = next(c for c in bot.load().chunks.values() if c.kind == "diagram")
+    other = SectionIndex([chunk], outside)  # indexed name, but the file is not under this KB dir
+    assert other.diagram(chunk.file) is None
+
+
+def test_diagram_citation_is_drawn_as_svg_with_cited_elements(app):
+    _, _, state = run(app, "what does the scheduler send to the queue?")
+    refs = [n for n, c in enumerate(state["turns"][0]["citations"], 1) if c["file"].endswith(".excalidraw")]
+    assert refs, state["turns"][0]["citations"]
+    html, _, _ = app.open_citation(state, click(f"0-{refs[0]}"))
+    assert "<svg" in html and 'class="el cited"' in html and ">Scheduler</tspan>" in html
+
+
+def test_paste_answer_shows_which_lines_it_used(app):
+    paste = ("Events:\n  Type     Reason            Age   From               Message\n"
+             "  Warning  FailedScheduling  2m    default-scheduler  0/3 nodes are available: 3 Insufficient memory.")
+    _, chat, state = run(app, "why is this pod not starting?", paste=paste)
+    findings = state["turns"][0]["paste_findings"]
+    assert findings and findings[0]["failure_class"].startswith("scheduling")
+    assert '<mark class="paste-hit">' in chat[-1]["content"] and "FailedScheduling" in chat[-1]["content"]
+
+
+def test_vote_down_with_reason_is_stored(app):
+    _, _, state = run(app, "why is my pod Pending?")
+    message, reason = app.vote(state, "it missed the taint case", like(1, False))
+    assert "recorded" in message and reason == ""
+    rows = sqlite3.connect(app.store.path).execute("SELECT question, vote, reason, citations FROM feedback").fetchall()
+    assert rows[0][:3] == ("why is my pod Pending?", "down", "it missed the taint case")
+    assert json.loads(rows[0][3])[0]["file"] == "guide.md"
+    assert app.vote(state, "", like(0, True))[0].startswith("That message is not an answer")
+    assert app.store.count() == 1
+
+
+def test_declined_questions_are_logged_reviewed_and_exported(app):
+    _, chat, state = run(app, "what is the best pizza topping in naples?")
+    assert state["turns"][0]["refused"] and "declined" in chat[-1]["content"]
+    _, _, state2 = run(app, "why is my pod Pending?")
+    app.vote(state2, "", like(1, False))
+    run(app, "What is the best pizza topping in Naples?")  # the same question again: one row, asked twice
+    table = app.review_table()
+    assert {row[1] for row in table} == {"What is the best pizza topping in Naples?", "why is my pod Pending?"}
+    pizza = next(row for row in table if "pizza" in row[1])
+    assert pizza[2] == 2 and pizza[3] == "declined"
+    path, message = app.export()
+    rows = [json.loads(x) for x in Path(path).read_text().splitlines()]
+    assert len(rows) == 2 and all(r["category"] == "from-feedback" for r in rows) and "2 candidate" in message
+
+
+def test_copy_for_slack_gives_mrkdwn_of_the_selected_answer(app):
+    assert app.slack({}) == ""
+    _, _, state = run(app, "why is my pod Pending?")
+    text = app.slack(state)
+    assert "Sources:" in text and "[1] guide.md" in text and "confidence" in text and "<" not in text
+
+
+def test_startup_progress_then_ready(ready):
+    bot, _ = ready
+    gate = threading.Event()
+
+    class SlowBot:
+        settings = bot.settings
+
+        def ensure_index(self, progress=None):
+            progress(64, 128)
+            gate.wait(10)
+
+        def load(self):
+            return bot.load()
+
+    startup = ui.Startup(SlowBot()).start()
+    app = ui.App(SlowBot(), startup, FeedbackStore(bot.settings.data_dir / "x.sqlite3"))
+    calls: list = []
+
+    def progress(value, desc=None, unit="steps", **_):
+        calls.append(value)
+        if len(calls) == 3:
+            gate.set()
+
+    starting, error, main = app.wait_ready(progress)
+    assert (64, 128) in calls
+    assert main["visible"] is True and error["visible"] is False and starting["visible"] is False
+
+
+def test_startup_missing_kb_shows_a_page_with_the_fix(tmp_path):
+    startup = ui.Startup(Bot(Settings(kb_dir=tmp_path / "nope", data_dir=tmp_path / "d")))
+    startup.run()
+    app = ui.App(startup.bot, startup, FeedbackStore(tmp_path / "fb.sqlite3"))
+    _, error, main = app.wait_ready(lambda *a, **k: None)
+    assert error["visible"] is True and main["visible"] is False
+    assert "knowledge-base directory not found" in error["value"] and "LIFECYCLE_BOT_KB" in error["value"]
+    assert "Traceback" not in error["value"]
+    steps = list(app.ask("why?", "", [], {}))
+    assert "not ready" in steps[-1][5]
+
+
+def test_startup_corrupt_index_shows_rebuild_command(tmp_path):
+    data = tmp_path / "data"
+    (data / "chroma").mkdir(parents=True)
+    (data / "chroma" / "chroma.sqlite3").write_bytes(b"this is not a database" * 100)
+    startup = ui.Startup(Bot(Settings(kb_dir=FIXTURE_KB, data_dir=data)))
+    startup.run()
+    assert startup.state == "error"
+    assert "lifecycle-bot index --rebuild" in startup.error_html()
+    assert "&lt;" not in startup.fix
+
+
+def test_twenty_concurrent_users_all_get_answers(app):
+    questions = ["why is my pod Pending?", "what does task_publish_max_retries do?", "OOMKilled exit code 137",
+                 "ErrImagePull vs ImagePullBackOff", "how do I bake bread?"]
+    results: dict[int, str] = {}
+    errors: list[BaseException] = []
+
+    def user(n: int) -> None:
+        try:
+            _, chat, state = run(app, questions[n % len(questions)])
+            _, chat, state = run(app, "and how do I fix it?", state, chat)
+            results[n] = chat[-1]["content"]
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=user, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors and len(results) == 20
+    assert all("confidence" in html for html in results.values())
+
+
+def test_build_app_wires_the_blocks(ready, tmp_path):
+    bot, startup = ready
+    demo = ui.build_app(bot, startup=startup, store=FeedbackStore(tmp_path / "fb.sqlite3"))
+    assert isinstance(demo, gr.Blocks) and demo.lifecycle_app.startup is startup
+    names = {d.api_name for d in demo.fns.values() if d.api_name}
+    assert "ask" in names
+    assert ui.STATIC_DIR.joinpath("mermaid.min.js").stat().st_size > 1_000_000
+    assert "MIT" in ui.STATIC_DIR.joinpath("mermaid.min.js").read_text(encoding="utf-8")[:300]
+    opts = ui.launch_options()
+    fonts = [*opts["theme"].font, *opts["theme"].font_mono]
+    assert not any(isinstance(f, gr.themes.GoogleFont) for f in fonts) and opts["css"]
