@@ -66,16 +66,22 @@ def units_of(chunk: Chunk) -> list[Unit]:
     return [u for u in split_units(chunk) if u.kind != "diagram"]
 
 
+SEMANTIC_WEIGHT = 2.0  # weight of the unit/query cosine next to the lexical score (fitted on eval/qa.jsonl)
+
+
 class UnitScorer:
-    """Scores quotable units against the query: idf-weighted term overlap plus exact identifiers."""
+    """Scores quotable units against the query: meaning (cosine), term overlap and exact identifiers."""
 
     def __init__(self, idf: dict[str, float]):
         self.idf = idf
 
-    def score(self, unit: Unit, query_terms: Counter, identifiers: list[str], how: bool) -> float:
+    def score(self, unit: Unit, query_terms: Counter, identifiers: list[str], how: bool, cosine: float = 0.0) -> float:
         terms = set(content_terms(unit.text))
         if not terms:
             return 0.0
+        return self._lexical(unit, terms, query_terms, identifiers, how) + SEMANTIC_WEIGHT * cosine
+
+    def _lexical(self, unit: Unit, terms: set[str], query_terms: Counter, identifiers: list[str], how: bool) -> float:
         overlap = sum(self.idf.get(t, 1.0) for t in query_terms if t in terms)
         total = sum(self.idf.get(t, 1.0) for t in query_terms) or 1.0
         score = overlap / total
@@ -124,6 +130,8 @@ def compose(
     max_sections: int = 2,
     section_chunks: dict | None = None,
     budgets: tuple[int, ...] = (900, 350),
+    query_vector=None,
+    unit_vectors: dict | None = None,
 ) -> list[Passage]:
     """Pick sections and their best units; the first section gets the most room."""
     if not hits:
@@ -135,10 +143,18 @@ def compose(
     passages: list[Passage] = []
     for rank, hit in enumerate(chosen):
         chunks = (section_chunks or {}).get(hit.chunk.section_key) or [hit.chunk]
-        units = [u for c in chunks for u in units_of(c)]
+        units, cosines = [], []
+        for c in chunks:
+            chunk_units = units_of(c)
+            vectors = (unit_vectors or {}).get(c.content_hash)
+            if query_vector is not None and vectors is not None and len(vectors) == len(chunk_units):
+                cosines.extend((vectors @ query_vector).tolist())
+            else:
+                cosines.extend([0.0] * len(chunk_units))
+            units.extend(chunk_units)
         if not units:
             continue
-        scored = [(scorer.score(u, query_terms, identifiers, how), u) for u in units]
+        scored = [(scorer.score(u, query_terms, identifiers, how, cos), u) for u, cos in zip(units, cosines)]
         best = max(s for s, _ in scored)
         floor = max(0.05, best * 0.3)
         picked = _pick([(s, u) for s, u in scored if s >= floor], query_terms, idf, budgets[min(rank, len(budgets) - 1)])

@@ -77,6 +77,8 @@ class Bot:
         self._retriever: HybridRetriever | None = None
         self._idf: dict[str, float] = {}
         self._sections: dict = {}
+        self._unit_vectors: dict = {}
+        self._terms_cache: dict[str, set[str]] = {}
         self._store: Store | None = None
         self.calibration = conf.load()
         self.ingest_errors: list[IngestError] = []
@@ -129,7 +131,8 @@ class Bot:
 
                 model_path = self.settings.resolved_model_path
                 loader = preload(model_path)
-                _, collection, chunks = self.store.load_chunks()
+                manifest, collection, chunks = self.store.load_chunks()
+                self._unit_vectors = self.store.load_unit_vectors(manifest)
                 self._idf = idf_table(chunks)
                 loader.join()
                 embedder = get_embedder(model_path)
@@ -163,6 +166,12 @@ class Bot:
     def search(self, query: str, boost_terms: list[str] | None = None) -> SearchResult:
         return self.load().search(query, boost_terms=boost_terms)
 
+    def _chunk_terms(self, chunk) -> set[str]:
+        key = chunk.content_hash
+        if key not in self._terms_cache:
+            self._terms_cache[key] = set(content_terms(chunk.embed_text))
+        return self._terms_cache[key]
+
     def features(self, result: SearchResult, query: str) -> dict[str, float]:
         hits = result.hits
         top = hits[0].score if hits else 0.0
@@ -172,7 +181,17 @@ class Bot:
         if hits and q_terms:
             known = {t for t in q_terms if t in self._idf}
             covered = len(known) / len(q_terms)
+        hit_cov = 0.0
+        if hits and q_terms:
+            section_terms: set[str] = set()
+            for chunk in self._sections.get(hits[0].chunk.section_key, [hits[0].chunk]):
+                section_terms |= self._chunk_terms(chunk)
+            total = sum(self._idf.get(t, 3.0) for t in q_terms)
+            hit_cov = sum(self._idf.get(t, 3.0) for t in q_terms if t in section_terms) / total
+        unknown_ids = sum(1 for ident in result.identifiers if not self.load()._doc_freq(ident))
         return {
+            "hit_coverage": hit_cov,
+            "unknown_identifiers": min(unknown_ids, 3) / 3,
             "top_dense": result.top_dense,
             "margin": (top - second) / top if top else 0.0,
             "sparse": min(result.top_sparse, 20.0) / 20.0,
@@ -208,7 +227,7 @@ class Bot:
         if refused:
             answer = self._decline(a.result.hits[:3], confidence)
         else:
-            answer = self._answer(a.result.hits, a.query, a.result.identifiers, confidence)
+            answer = self._answer(a.result, a.query, confidence)
             if a.matches:
                 self._link_paste(answer, a.matches)
         answer.hits = a.result.hits
@@ -216,9 +235,13 @@ class Bot:
         answer.latency_ms = (time.perf_counter() - started) * 1000
         return answer
 
-    def _answer(self, hits: list[Hit], query: str, identifiers: list[str], confidence: float) -> Answer:
-        passages = compose(hits, query, identifiers, self._idf, self.settings.answer_sections,
-                           section_chunks=self._sections, budgets=self.settings.answer_budget)
+    def _answer(self, result: SearchResult, query: str, confidence: float) -> Answer:
+        import numpy as np
+
+        qv = np.asarray(result.query_vector, dtype=np.float32) if result.query_vector is not None else None
+        passages = compose(result.hits, query, result.identifiers, self._idf, self.settings.answer_sections,
+                           section_chunks=self._sections, budgets=self.settings.answer_budget,
+                           query_vector=qv, unit_vectors=self._unit_vectors)
         citations = [p.citation for p in passages]
         body = "\n\n".join(p.render(i) for i, p in enumerate(passages, start=1))
         sources = "\n".join(f"[{i}] {c.label()}" for i, c in enumerate(citations, start=1))

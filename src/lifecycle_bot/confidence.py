@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
-FEATURES = ("top_dense", "margin", "sparse", "identifier_coverage", "term_coverage", "signature")
+FEATURES = ("top_dense", "margin", "sparse", "identifier_coverage", "term_coverage", "signature", "hit_coverage",
+            "unknown_identifiers")
 
 
 @dataclass
@@ -45,21 +46,35 @@ def save(cal: Calibration, path: Path = CALIBRATION_FILE) -> None:
     path.write_text(json.dumps(asdict(cal), indent=2) + "\n")
 
 
-def fit(rows: list[tuple[dict[str, float], int]], l2: float = 0.05, steps: int = 3000, lr: float = 0.5) -> Calibration:
-    """Plain L2-regularised logistic regression by gradient descent (a few hundred rows)."""
+def fit(rows: list[tuple[dict[str, float], int]], l2: float = 0.01, steps: int = 4000, lr: float = 0.5,
+        balanced: bool = False) -> Calibration:
+    """L2-regularised, class-balanced logistic regression by gradient descent (a few hundred rows).
+
+    Features are standardised for the fit and the weights mapped back, so `predict` takes raw features.
+    `balanced` weights both classes to equal mass (off: it declined too many answerable questions).
+    """
+    n = max(len(rows), 1)
+    mean = {k: sum(x.get(k, 0.0) for x, _ in rows) / n for k in FEATURES}
+    std = {k: (sum((x.get(k, 0.0) - mean[k]) ** 2 for x, _ in rows) / n) ** 0.5 or 1.0 for k in FEATURES}
+    pos = sum(y for _, y in rows) or 1
+    neg = (n - pos) or 1
+    weight = {1: 1.0, 0: 1.0} if not balanced else {1: n / (2 * pos), 0: n / (2 * neg)}
+    data = [({k: (x.get(k, 0.0) - mean[k]) / std[k] for k in FEATURES}, y) for x, y in rows]
     w = {k: 0.0 for k in FEATURES}
     b = 0.0
-    n = max(len(rows), 1)
     for _ in range(steps):
         gw = {k: 0.0 for k in FEATURES}
         gb = 0.0
-        for x, y in rows:
-            z = b + sum(w[k] * x.get(k, 0.0) for k in FEATURES)
+        for x, y in data:
+            z = b + sum(w[k] * x[k] for k in FEATURES)
             p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+            g = (p - y) * weight[y]
             for k in FEATURES:
-                gw[k] += (p - y) * x.get(k, 0.0)
-            gb += p - y
+                gw[k] += g * x[k]
+            gb += g
         for k in FEATURES:
             w[k] -= lr * (gw[k] / n + l2 * w[k])
         b -= lr * gb / n
-    return Calibration(weights={k: round(v, 4) for k, v in w.items()}, bias=round(b, 4), n=len(rows))
+    raw_w = {k: w[k] / std[k] for k in FEATURES}
+    raw_b = b - sum(w[k] * mean[k] / std[k] for k in FEATURES)
+    return Calibration(weights={k: round(v, 4) for k, v in raw_w.items()}, bias=round(raw_b, 4), n=len(rows))

@@ -45,6 +45,7 @@ class Manifest:
     count: int
     files: dict[str, int] = field(default_factory=dict)
     built_at: float = 0.0
+    units: int = 0  # quotable-unit vectors in "<collection>-units" (for answer sentence choice)
 
 
 @dataclass
@@ -181,6 +182,16 @@ class Store:
             )
         return manifest, collection
 
+    def units_collection(self, manifest: Manifest):
+        try:
+            units = self.client.get_collection(f"{manifest.collection}-units", embedding_function=None)
+            ok = units.count() == manifest.units
+        except Exception:
+            ok = False
+        if not ok:
+            raise IndexCorrupt("the index's sentence vectors are missing or incomplete; run `lifecycle-bot index --rebuild`")
+        return units
+
     # -- build ------------------------------------------------------------------------------
     def build(
         self,
@@ -238,18 +249,56 @@ class Store:
             )
             if progress:
                 progress(min(i + BATCH, len(todo)), len(todo))
+        units_target = self.client.create_collection(f"{name}-units", embedding_function=None,
+                                                     metadata={"hnsw:space": "cosine"})
+        self._build_units(units_target, wanted, old, current, embed)
         files: dict[str, int] = {}
         for c in chunks:
             files[c.file] = files.get(c.file, 0) + 1
-        manifest = Manifest(name, model, CHUNKING_VERSION, new_hash, target.count(), files, time.time())
+        manifest = Manifest(name, model, CHUNKING_VERSION, new_hash, target.count(), files, time.time(),
+                            units_target.count())
         self._write_manifest(manifest)  # the switch: readers see the new collection from here on
         self._drop_others(keep=name)
         return BuildReport(name, manifest.count, len(todo), reused, removed, False,
                            time.perf_counter() - started, old is None)
 
+    def _build_units(self, target, wanted: dict[str, Chunk], old, current: Manifest | None, embed) -> None:
+        """Vectors of each chunk's quotable units; unchanged chunks' vectors are copied, not recomputed."""
+        from lifecycle_bot.answer import units_of
+
+        have: set[str] = set()
+        if old is not None and current is not None:
+            try:
+                old_units = self.units_collection(current)
+                got = old_units.get(include=["embeddings", "metadatas"])
+                keep = [i for i, m in enumerate(got["metadatas"]) if m["chunk"] in wanted]
+                for i in range(0, len(keep), 512):
+                    idx = keep[i : i + 512]
+                    target.add(ids=[got["ids"][j] for j in idx], embeddings=[got["embeddings"][j] for j in idx],
+                               metadatas=[got["metadatas"][j] for j in idx])
+                have = {got["metadatas"][j]["chunk"] for j in keep}
+            except IndexUnavailable:
+                have = set()
+        pending = [(h, i, u.text[:500]) for h, c in wanted.items() if h not in have for i, u in enumerate(units_of(c))]
+        for i in range(0, len(pending), 128):
+            batch = pending[i : i + 128]
+            vectors = embed([t for _, _, t in batch])
+            target.add(ids=[f"{h}:{n}" for h, n, _ in batch], embeddings=vectors,
+                       metadatas=[{"chunk": h, "i": n} for h, n, _ in batch])
+
+    def load_unit_vectors(self, manifest: Manifest) -> dict[str, "object"]:
+        """chunk hash -> array of its units' vectors, in unit order."""
+        import numpy as np
+
+        got = self.units_collection(manifest).get(include=["embeddings", "metadatas"])
+        grouped: dict[str, dict[int, object]] = {}
+        for vec, meta in zip(got["embeddings"], got["metadatas"]):
+            grouped.setdefault(meta["chunk"], {})[int(meta["i"])] = vec
+        return {h: np.asarray([v[i] for i in sorted(v)], dtype=np.float32) for h, v in grouped.items()}
+
     def _drop_others(self, keep: str) -> None:
         for other in self._collection_names():
-            if other.startswith(self.settings.collection_prefix + "-") and other != keep:
+            if other.startswith(self.settings.collection_prefix + "-") and other not in (keep, f"{keep}-units"):
                 try:
                     self.client.delete_collection(other)
                 except Exception:

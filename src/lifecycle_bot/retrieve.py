@@ -82,6 +82,7 @@ class SearchResult:
     top_sparse: float  # best raw BM25 score
     identifiers: list[str] = field(default_factory=list)
     identifier_coverage: float = 0.0  # share of identifiers found anywhere in the KB
+    query_vector: list[float] | None = None
 
 
 class HybridRetriever(BaseRetriever):
@@ -172,4 +173,5 @@ class HybridRetriever(BaseRetriever):
             top_sparse=float(top_sparse),
             identifiers=identifiers,
             identifier_coverage=(matched_any / len(identifiers)) if identifiers else 0.0,
+            query_vector=embedding,
         )

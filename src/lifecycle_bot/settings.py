@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-CHUNKING_VERSION = "6"  # bump when ingestion output changes: forces a full rebuild
+CHUNKING_VERSION = "7"  # bump when ingestion output changes: forces a full rebuild
 MAX_QUESTION_CHARS = 8000
 
 
@@ -36,7 +36,7 @@ class Settings:
     identifier_boost: float = 0.05
     max_question_chars: int = MAX_QUESTION_CHARS
     answer_sections: int = 2
-    answer_budget: tuple[int, ...] = (900, 350)  # characters quoted from the 1st, 2nd... section
+    answer_budget: tuple[int, ...] = (1200, 450)  # characters quoted from the 1st, 2nd... section
     refusal_threshold: float = 0.5
 
     def with_(self, **changes) -> "Settings":
