@@ -49,3 +49,14 @@ def run_cli(*args: str, input: str | bytes | None = None, env: dict | None = Non
         cwd=cwd,
         timeout=timeout,
     )
+
+
+@pytest.fixture(scope="session")
+def permissive_bot(session_bot: Bot) -> Bot:
+    """The same index, never declining: for tests about grounding and ranking, not refusal.
+
+    The confidence model is fitted on the real KB; the four-section fixture KB gives it little to go on.
+    """
+    bot = Bot(session_bot.settings.with_(refusal_threshold=0.0))
+    bot.load()
+    return bot

@@ -72,10 +72,10 @@ def test_answer_is_cited_and_grounded(session_bot: Bot):
     ["what does task_publish_max_retries do?", "my container was OOMKilled", "is ImagePullBackOff fatal?",
      "what happens after the pod is Running?", "which method puts work on task_queue?"],
 )
-def test_every_answer_is_grounded(session_bot: Bot, question: str):
-    answer = session_bot.ask(question)
+def test_every_answer_is_grounded(permissive_bot: Bot, question: str):
+    answer = permissive_bot.ask(question)
     assert not answer.refused, question
-    assert_grounded(session_bot, answer)
+    assert_grounded(permissive_bot, answer)
 
 
 def test_exact_identifiers_are_boosted(session_bot: Bot):
@@ -90,13 +90,13 @@ def test_identifier_extraction():
     assert extract_identifiers("why is my pod pending") == []
 
 
-def test_state_diagram_found_by_words(session_bot: Bot):
-    answer = session_bot.ask("what happens after the pod is Running?")
+def test_state_diagram_found_by_words(permissive_bot: Bot):
+    answer = permissive_bot.ask("what happens after the pod is Running?")
     assert answer.citations[0].anchor == "1-overview"
 
 
-def test_excalidraw_diagram_cited_by_elements(session_bot: Bot):
-    answer = session_bot.ask("what does the Scheduler send to task_queue with execute_async?")
+def test_excalidraw_diagram_cited_by_elements(permissive_bot: Bot):
+    answer = permissive_bot.ask("what does the Scheduler send to task_queue with execute_async?")
     diagram = next(c for c in answer.citations if c.file.endswith(".excalidraw"))
     assert "a1" in diagram.element_ids
 

@@ -43,10 +43,10 @@ def test_incremental_reindex(kb_copy: Path, tmp_path: Path):
     bot.embedded = []
     changed = bot.index()
     assert not changed.full_rebuild
-    assert changed.embedded == len(bot.embedded) >= 1
-    assert all("guide.md" not in t or True for t in bot.embedded)
-    assert changed.reused >= 1  # the diagram and unchanged sections were copied, not re-embedded
+    assert changed.embedded == 1  # only the OOMKilled section (and its sentences) is embedded again
+    assert changed.reused == first.total - 1
     assert any("OOM killer" in t for t in bot.embedded)
+    assert not any("Check the events with kubectl" in t or "execute_async" in t for t in bot.embedded)
 
     (kb_copy / "excalidraw" / "flow.excalidraw").unlink()
     bot.embedded = []
@@ -66,7 +66,8 @@ def test_model_or_chunking_change_rebuilds_everything(kb_copy: Path, tmp_path: P
     monkeypatch.setattr(index_mod, "CHUNKING_VERSION", "999")
     bot = make_bot(kb_copy, data, model_name="another-model")
     report = bot.index()
-    assert report.full_rebuild and len(bot.embedded) == report.total
+    assert report.full_rebuild and report.embedded == report.total
+    assert len(bot.embedded) > report.total  # every chunk and every quotable sentence again
 
 
 def test_interrupted_build_keeps_serving_the_old_index(kb_copy: Path, tmp_path: Path):

@@ -44,7 +44,8 @@ class Passage:
         if prose:
             parts.append(" ".join(prose))
         text = "\n".join(parts)
-        return f"{text} [{n}]"
+        # a marker after a closing fence would stop it closing: give it its own line there
+        return f"{text}\n[{n}]" if text.endswith("```") else f"{text} [{n}]"
 
 
 def diagram_units(chunk: Chunk) -> list[Unit]:
