@@ -61,10 +61,14 @@ def diagram_units(chunk: Chunk) -> list[Unit]:
     return units
 
 
+_POINTER = re.compile(r"^(The|This|Each)\b[^.]{0,80}\b(below|above|following)\b", re.I)
+
+
 def units_of(chunk: Chunk) -> list[Unit]:
+    """Quotable units; diagrams and sentences that only point at a diagram or table are left out."""
     if chunk.kind == "diagram":
         return diagram_units(chunk)
-    return [u for u in split_units(chunk) if u.kind != "diagram"]
+    return [u for u in split_units(chunk) if u.kind != "diagram" and not (u.kind == "sentence" and _POINTER.match(u.text))]
 
 
 SEMANTIC_WEIGHT = 2.0  # weight of the unit/query cosine next to the lexical score (fitted on eval/qa.jsonl)

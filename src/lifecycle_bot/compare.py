@@ -151,7 +151,17 @@ def write_report(bot, sets: list[Path], out: Path = Path("eval/report.md")) -> s
         ours = table["d"]
         wins = [NAMES[k] for k in "abc" if table[k]["mrr"] > ours["mrr"]]
         lines += ["", f"Ours vs best other on MRR: {ours['mrr']:.3f} vs "
-                  f"{max(table[k]['mrr'] for k in 'abc'):.3f}." + (f" Beaten by: {', '.join(wins)}." if wins else ""), ""]
+                  f"{max(table[k]['mrr'] for k in 'abc'):.3f}." + (f" Beaten by: {', '.join(wins)}." if wins else "")]
+        loses, ties = [], []
+        for cat, row in sorted(table["by_category"].items()):
+            best_other = max(row.get(k, 0) for k in "abc")
+            if row.get("d", 0) < best_other - 1e-9:
+                winner = max("abc", key=lambda k: row.get(k, 0))
+                loses.append(f"{cat} ({row['d']:.2f} vs {winner}: {best_other:.2f})")
+            elif abs(row.get("d", 0) - best_other) < 1e-9:
+                ties.append(cat)
+        lines += [f"Where ours loses on hit@5: {', '.join(loses) or 'nowhere'}.",
+                  f"Where it ties the best baseline: {', '.join(ties) or 'nowhere'}; it wins in the other categories.", ""]
     text = "\n".join(lines) + "\n"
     out.write_text(text)
     return text

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-CHUNKING_VERSION = "7"  # bump when ingestion output changes: forces a full rebuild
+CHUNKING_VERSION = "8"  # bump when ingestion output changes: forces a full rebuild
 MAX_QUESTION_CHARS = 8000
 
 
