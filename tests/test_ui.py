@@ -261,3 +261,37 @@ def test_build_app_wires_the_blocks(ready, tmp_path):
     opts = ui.launch_options()
     fonts = [*opts["theme"].font, *opts["theme"].font_mono]
     assert not any(isinstance(f, gr.themes.GoogleFont) for f in fonts) and opts["css"]
+
+
+OOM_TICKET = """Hi team, our nightly ETL fails every night since Monday.
+
+$ kubectl describe pod etl-transform-x8k2p0qd -n airflow
+    Last State:     Terminated
+      Reason:       OOMKilled
+      Exit Code:    137
+"""
+
+
+def test_triage_tab_handles_a_pasted_ticket(app):
+    out = app.triage_ticket(OOM_TICKET)
+    assert "oom_killed" in out and "running" in out
+    assert "OOMKilled" in out  # the evidence line is quoted
+    assert "Paste a ticket first" in app.triage_ticket("   ")
+
+
+def test_triage_tab_batch_upload_returns_csv(app, tmp_path):
+    import csv
+    import json
+
+    batch = tmp_path / "tickets.jsonl"
+    batch.write_text(json.dumps({"id": "t1", "text": OOM_TICKET}) + "\n"
+                     + json.dumps({"id": "t2", "text": "the weather is nice"}) + "\n")
+    path, message = app.triage_file(str(batch))
+    rows = list(csv.DictReader(open(path, newline="")))
+    assert [r["id"] for r in rows] == ["t1", "t2"]
+    assert rows[0]["failure_class"] == "oom_killed" and rows[1]["failure_class"] == "unknown"
+    assert "Triaged" in message
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"\xff\xfe not json")
+    path, message = app.triage_file(str(bad))
+    assert path is None and "Cannot triage" in message

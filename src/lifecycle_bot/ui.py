@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import lifecycle_bot  # noqa: F401  (offline environment before gradio is imported)
 
+import html
 import logging
 import re
 import shlex
@@ -393,6 +394,30 @@ class App:
                 row[4].append(fb.reason)
         return [[w, q, n, " + ".join(sorted(why)), " | ".join(reasons), c] for w, q, n, why, reasons, c in groups.values()]
 
+    def triage_ticket(self, text: str) -> str:
+        """Triage tab: one pasted ticket -> class, phase, evidence, sections, checklist (Markdown, escaped)."""
+        from lifecycle_bot.triage import triage, triage_markdown
+
+        if not (text or "").strip():
+            return "Paste a ticket first: `kubectl describe pod` output, events, logs or the user's own words."
+        if len(text) > 200_000:
+            return "That ticket is over 200,000 characters; paste the relevant part (Events, the failing log lines)."
+        return triage_markdown(triage(text, self.bot))
+
+    def triage_file(self, upload) -> tuple:
+        """Triage tab: a JSONL batch ({id, text} per line) -> a CSV to download, or a clear error."""
+        from lifecycle_bot.triage import triage_batch_csv
+
+        if upload is None:
+            return None, "Upload a `.jsonl` file with one `{\"id\", \"text\"}` object per line."
+        path_in = Path(upload if isinstance(upload, str) else upload.name)
+        out = self.bot.settings.data_dir / f"triage-{path_in.stem}.csv"
+        try:
+            triage_batch_csv(path_in, out, self.bot)
+        except (ValueError, OSError, UnicodeDecodeError) as exc:
+            return None, f"Cannot triage `{path_in.name}`: {html.escape(str(exc))}"
+        return str(out), f"Triaged `{path_in.name}`: results in `{out.name}`."
+
     def export(self) -> tuple:
         path = self.bot.settings.data_dir / "feedback_candidates.jsonl"
         count = export_candidates(self.store, path)
@@ -443,6 +468,16 @@ def build_app(bot: Bot, startup: Startup | None = None, store: FeedbackStore | N
                             slack_btn = gr.Button("Copy for Slack", elem_id="slack-btn", size="sm")
                             slack_box = gr.Textbox(label="Slack mrkdwn", elem_id="slack", lines=6, max_lines=20,
                                                    buttons=["copy"], interactive=False)
+                with gr.Tab("Triage", id="triage"):
+                    gr.Markdown("Paste a support ticket (any mix of prose, `kubectl` output and logs) to get its "
+                                "failure class, lifecycle phase, evidence lines, sections to read and next steps.")
+                    ticket = gr.Textbox(label="Ticket", elem_id="ticket", lines=10, max_lines=40)
+                    triage_btn = gr.Button("Triage", variant="primary", elem_id="triage-btn")
+                    triage_out = gr.Markdown(elem_id="triage-result", sanitize_html=True)
+                    gr.Markdown("Or upload a batch (`.jsonl`, one `{\"id\", \"text\"}` per line) and download the CSV.")
+                    batch_in = gr.File(label="Tickets (.jsonl)", file_types=[".jsonl"], elem_id="triage-batch")
+                    batch_out = gr.File(label="Results (.csv)", interactive=False)
+                    batch_msg = gr.Markdown()
                 with gr.Tab("Review", id="review") as review_tab:
                     gr.Markdown("Declined and \U0001f44e questions: candidates for `eval/qa.jsonl`.")
                     table = gr.Dataframe(headers=REVIEW_HEADERS, value=[], interactive=False, wrap=True,
@@ -473,6 +508,9 @@ def build_app(bot: Bot, startup: Startup | None = None, store: FeedbackStore | N
         chat.like(app.vote, [state, reason], [status, reason], api_visibility="private")
         slack_btn.click(app.slack, [state], [slack_box], api_visibility="private").then(
             None, [slack_box], None, js=COPY_JS)
+        triage_btn.click(app.triage_ticket, [ticket], [triage_out], api_name="triage", concurrency_limit=8)
+        batch_in.upload(app.triage_file, [batch_in], [batch_out, batch_msg], api_visibility="private",
+                        concurrency_limit=2)
         for trigger in (review_tab.select, refresh_btn.click):
             trigger(app.review_table, None, [table], api_visibility="private")
         export_btn.click(app.export, None, [export_file, export_msg], api_visibility="private").then(
