@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lifecycle_bot import confidence as conf
 from lifecycle_bot.answer import compose, idf_table
 from lifecycle_bot.index import BuildReport, IndexUnavailable, Store, wipe_local
 from lifecycle_bot.ingest import load_kb
 from lifecycle_bot.models import Answer, Citation, Hit, IngestError, PasteFinding
-from lifecycle_bot.retrieve import HybridRetriever, SearchResult, extract_identifiers
 from lifecycle_bot.settings import Settings
 from lifecycle_bot.signatures import dominant, scan, split_question
 from lifecycle_bot.text import STOPWORDS, content_terms, words
+
+if TYPE_CHECKING:  # retrieval pulls in llama-index; a no-change `index` run should not pay for it
+    from lifecycle_bot.retrieve import HybridRetriever, SearchResult
 
 
 @dataclass
@@ -74,7 +77,7 @@ class Bot:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
         self._lock = threading.Lock()
-        self._retriever: HybridRetriever | None = None
+        self._retriever: "HybridRetriever | None" = None
         self._idf: dict[str, float] = {}
         self._sections: dict = {}
         self._unit_vectors: dict = {}
@@ -121,13 +124,14 @@ class Bot:
                 return self.index(progress=progress)
             raise
 
-    def load(self) -> HybridRetriever:
+    def load(self) -> "HybridRetriever":
         with self._lock:
             if self._retriever is None:
                 from llama_index.core import VectorStoreIndex
                 from llama_index.vector_stores.chroma import ChromaVectorStore
 
                 from lifecycle_bot.embed import get_embedder, preload, warm
+                from lifecycle_bot.retrieve import HybridRetriever
 
                 model_path = self.settings.resolved_model_path
                 loader = preload(model_path)
@@ -289,4 +293,4 @@ class Bot:
             answer.text = "From your paste:\n" + "\n".join(notes) + f"\n\n{body}\n\nSources:\n{sources}"
 
 
-__all__ = ["Bot", "QuestionError", "is_followup", "resolve_query", "extract_identifiers"]
+__all__ = ["Bot", "QuestionError", "is_followup", "resolve_query"]

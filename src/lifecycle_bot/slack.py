@@ -240,8 +240,9 @@ class SlackBot:
                     turns.append(text)
             return turns
         except (SlackApiError, ValueError, KeyError) as exc:
-            self.logger.info("conversations.replies unavailable (%s); using the thread cache",
-                             getattr(getattr(exc, "response", None), "get", lambda *_: type(exc).__name__)("error"))
+            response = getattr(exc, "response", None)
+            reason = response.get("error") if response is not None else type(exc).__name__
+            self.logger.info("conversations.replies unavailable (%s); using the thread cache", reason)
             with self._lock:
                 return list(self.threads.get((channel, thread_ts), []))
 
