@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from collections import Counter
 from dataclasses import dataclass
 
@@ -64,11 +65,19 @@ def diagram_units(chunk: Chunk) -> list[Unit]:
 _POINTER = re.compile(r"^(The|This|Each)\b[^.]{0,80}\b(below|above|following)\b", re.I)
 
 
-def units_of(chunk: Chunk) -> list[Unit]:
+@lru_cache(maxsize=4096)  # parsed once per chunk, not on every answer
+def units_of(chunk: Chunk) -> tuple[Unit, ...]:
     """Quotable units; diagrams and sentences that only point at a diagram or table are left out."""
     if chunk.kind == "diagram":
-        return diagram_units(chunk)
-    return [u for u in split_units(chunk) if u.kind != "diagram" and not (u.kind == "sentence" and _POINTER.match(u.text))]
+        return tuple(diagram_units(chunk))
+    return tuple(u for u in split_units(chunk)
+                 if u.kind != "diagram" and not (u.kind == "sentence" and _POINTER.match(u.text)))
+
+
+@lru_cache(maxsize=16384)
+def unit_terms(text: str) -> frozenset[str]:
+    """Stemmed content terms of a unit, computed once per unit text."""
+    return frozenset(content_terms(text))
 
 
 SEMANTIC_WEIGHT = 2.0  # weight of the unit/query cosine next to the lexical score (fitted on eval/qa.jsonl)
@@ -81,7 +90,7 @@ class UnitScorer:
         self.idf = idf
 
     def score(self, unit: Unit, query_terms: Counter, identifiers: list[str], how: bool, cosine: float = 0.0) -> float:
-        terms = set(content_terms(unit.text))
+        terms = unit_terms(unit.text)
         if not terms:
             return 0.0
         return self._lexical(unit, terms, query_terms, identifiers, how) + SEMANTIC_WEIGHT * cosine
@@ -106,14 +115,16 @@ def _pick(scored: list[tuple[float, Unit]], query_terms: Counter, idf: dict[str,
     covered: set[str] = set()
     picked: list[Unit] = []
     used = 0
-    pool = [(s, u, set(content_terms(u.text)) & set(query_terms)) for s, u in scored if s > 0]
+    pool = [(s, u, unit_terms(u.text) & set(query_terms)) for s, u in scored if s > 0]
+    total = max(1.0, sum(idf.get(t, 1.0) for t in query_terms))
+
+    def gain(item) -> float:
+        s, _, terms = item
+        fresh = sum(idf.get(t, 1.0) for t in terms - covered)
+        seen = sum(idf.get(t, 1.0) for t in terms & covered)
+        return s + (0.5 * fresh - 0.3 * seen) / total
+
     while pool:
-        def gain(item):
-            s, u, terms = item
-            fresh = sum(idf.get(t, 1.0) for t in terms - covered)
-            seen = sum(idf.get(t, 1.0) for t in terms & covered)
-            return s + 0.5 * fresh / max(1.0, sum(idf.get(t, 1.0) for t in query_terms)) - 0.3 * seen / max(
-                1.0, sum(idf.get(t, 1.0) for t in query_terms))
         best = max(pool, key=gain)
         pool.remove(best)
         s, unit, terms = best

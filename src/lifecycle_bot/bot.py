@@ -130,15 +130,13 @@ class Bot:
                 from llama_index.core import VectorStoreIndex
                 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-                from lifecycle_bot.embed import get_embedder, preload, warm
+                from lifecycle_bot.embed import get_embedder, warm
                 from lifecycle_bot.retrieve import HybridRetriever
 
                 model_path = self.settings.resolved_model_path
-                loader = preload(model_path)
                 manifest, collection, chunks = self.store.load_chunks()
                 self._unit_vectors = self.store.load_unit_vectors(manifest)
                 self._idf = idf_table(chunks)
-                loader.join()
                 embedder = get_embedder(model_path)
                 warm(model_path)
                 vector_index = VectorStoreIndex.from_vector_store(

@@ -70,25 +70,6 @@ def index(ctx: click.Context, rebuild: bool) -> None:
         )
 
 
-def _read_batch(path: Path):
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise BotError(f"{path} is not UTF-8 text") from None
-    except OSError as exc:
-        raise BotError(f"cannot read {path}: {exc.strerror}") from None
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BotError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-        if not isinstance(item, dict) or "id" not in item or "question" not in item:
-            raise BotError(f'{path}:{n}: each line needs at least "id" and "question"')
-        yield item
-
-
 def _open_bot_for_questions(ctx: click.Context):
     from lifecycle_bot.index import IndexUnavailable
 
@@ -135,7 +116,12 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
             click.echo(answer.text)
             click.echo(f"\n(confidence {answer.confidence:.2f}{', declined' if answer.refused else ''})")
         return
-    items = list(_read_batch(batch))
+    from lifecycle_bot.jsonl import read_jsonl
+
+    try:
+        items = read_jsonl(batch, required=("id", "question"))
+    except ValueError as exc:
+        raise BotError(str(exc)) from None
     bot = _open_bot_for_questions(ctx)
     for item in items:
         try:
@@ -145,10 +131,6 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
             out = {"id": item["id"], "error": str(exc), "answer": "", "citations": [], "confidence": 0.0,
                    "refused": True}
         click.echo(json.dumps(out, ensure_ascii=False))
-
-
-def main_entry() -> None:  # pragma: no cover - console script indirection
-    main(obj={})
 
 
 @main.command()

@@ -30,9 +30,3 @@ def warm(model_path: str) -> None:
     """Run one tiny query so the first user question does not pay torch's first-call setup."""
     get_embedder(model_path).get_query_embedding("warm up")
 
-
-def preload(model_path: str) -> threading.Thread:
-    """Start loading the model in the background (overlaps the torch import with index loading)."""
-    thread = threading.Thread(target=get_embedder, args=(model_path,), name="embedder-preload", daemon=True)
-    thread.start()
-    return thread

@@ -24,14 +24,12 @@ METRICS = ("hit@1", "hit@5", "mrr", "ndcg@5", "key_fact_recall", "citation_preci
 
 
 def load_items(path: Path) -> list[dict]:
-    items = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                items.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise click.ClickException(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-    return items
+    from lifecycle_bot.jsonl import read_jsonl
+
+    try:
+        return read_jsonl(path, required=("id", "question"))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @dataclass

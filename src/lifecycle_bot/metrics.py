@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 
 from lifecycle_bot.text import STOPWORDS, normalise, stem, words
@@ -122,5 +121,3 @@ def percentile(values: Sequence[float], q: float) -> float:
     idx = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
     return ordered[idx]
 
-
-_SLUG = re.compile(r"[^\w\- ]")

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lifecycle_bot.jsonl import iter_jsonl
 from lifecycle_bot.models import Chunk, Citation
 from lifecycle_bot.playbook import PLAYBOOK, Step
 from lifecycle_bot.signatures import BY_NAME, CLASSES, PRECEDENCE_RULE, STRONG, Match, rank_classes, scan
@@ -387,17 +388,9 @@ def _md_code(line: str, width: int = 240) -> str:
 # -- batches and scoring --------------------------------------------------------------------------
 
 def read_tickets(path: Path) -> list[dict]:
-    """JSONL of {id, text, ...}; a bad line raises ValueError naming the line."""
+    """JSONL of {id, text, ...}; a ticket without an id is named by its line number."""
     items = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-        if not isinstance(item, dict) or "text" not in item:
-            raise ValueError(f'{path}:{n}: each line needs at least "id" and "text"')
+    for n, item in iter_jsonl(path, required=("text",)):
         item.setdefault("id", str(n))
         items.append(item)
     return items
@@ -515,8 +508,6 @@ def cli_triage(ctx, file: Path | None, batch: Path | None, out: Path | None, as_
     if batch is not None:
         try:
             items = read_tickets(batch)
-        except (OSError, UnicodeDecodeError) as exc:
-            raise BotError(f"cannot read {batch}: {exc}") from None
         except ValueError as exc:
             raise BotError(str(exc)) from None
         bot = _open_bot_for_questions(ctx)
