@@ -148,6 +148,7 @@ def compose(
     budgets: tuple[int, ...] = (900, 350),
     query_vector=None,
     unit_vectors: dict | None = None,
+    min_ratio: float = 0.75,
 ) -> list[Passage]:
     """Pick sections and their best units; the first section gets the most room."""
     if not hits:
@@ -155,7 +156,7 @@ def compose(
     how = bool(HOW_INTENT.search(query))
     query_terms = Counter(content_terms(query))
     scorer = UnitScorer(idf)
-    chosen = [hits[0]] + [h for h in hits[1:max_sections] if h.score >= 0.75 * hits[0].score]
+    chosen = [hits[0]] + [h for h in hits[1:max_sections] if h.score >= min_ratio * hits[0].score]
     passages: list[Passage] = []
     for rank, hit in enumerate(chosen):
         chunks = (section_chunks or {}).get(hit.chunk.section_key) or [hit.chunk]

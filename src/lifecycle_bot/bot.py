@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -13,12 +13,13 @@ from lifecycle_bot import confidence as conf
 from lifecycle_bot.answer import compose, idf_table
 from lifecycle_bot.index import BuildReport, IndexUnavailable, Store, wipe_local
 from lifecycle_bot.ingest import load_kb
-from lifecycle_bot.models import Answer, Citation, Hit, IngestError, PasteFinding
+from lifecycle_bot.models import Answer, Citation, Delta, Hit, IngestError, PasteFinding
 from lifecycle_bot.settings import Settings
 from lifecycle_bot.signatures import dominant, scan, split_question
 from lifecycle_bot.text import STOPWORDS, content_terms, words
 
 if TYPE_CHECKING:  # retrieval pulls in llama-index; a no-change `index` run should not pay for it
+    from lifecycle_bot.llm import ChatModel
     from lifecycle_bot.retrieve import HybridRetriever, SearchResult
 
 
@@ -28,6 +29,8 @@ class Analysis:
     result: SearchResult
     matches: list
     features: dict[str, float]
+    question: str = ""  # the validated question as asked
+    history: tuple[str, ...] = ()  # earlier user questions
 
 
 class QuestionError(ValueError):
@@ -77,6 +80,9 @@ class Bot:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
         self._lock = threading.Lock()
+        self._search_lock = threading.Lock()  # BM25's stemmer must not run in two threads at once
+        self._llm: "ChatModel | None" = None
+        self._support = None
         self._retriever: "HybridRetriever | None" = None
         self._idf: dict[str, float] = {}
         self._sections: dict = {}
@@ -166,7 +172,9 @@ class Bot:
         return text
 
     def search(self, query: str, boost_terms: list[str] | None = None) -> SearchResult:
-        return self.load().search(query, boost_terms=boost_terms)
+        retriever = self.load()
+        with self._search_lock:
+            return retriever.search(query, boost_terms=boost_terms)
 
     def _chunk_terms(self, chunk) -> set[str]:
         key = chunk.content_hash
@@ -219,31 +227,120 @@ class Bot:
         result = self.search(query, boost_terms=boost)
         feats = self.features(result, query)
         feats["signature"] = 1.0 if matches else 0.0
-        return Analysis(query, result, matches, feats)
+        return Analysis(query, result, matches, feats, text, tuple(turns))
 
     def ask(self, question: str, history: Iterable = ()) -> Answer:
+        """The answer: extractive, or generated and checked when a model is configured."""
+        answer = None
+        for event in self.stream(question, history):
+            answer = event
+        assert isinstance(answer, Answer)
+        return answer
+
+    def stream(self, question: str, history: Iterable = ()) -> Iterator[Delta | Answer]:
+        """Checked sentences (`Delta`) as a model writes them, then the final `Answer`.
+
+        Without a model, or when the docs do not cover the question, only the `Answer` comes.
+        """
         started = time.perf_counter()
         a = self.analyse(question, history)
         confidence = self.calibration.predict(a.features)
-        refused = confidence < self.settings.refusal_threshold or not a.result.hits
-        if refused:
+        if confidence < self.settings.refusal_threshold or not a.result.hits:
             answer = self._decline(a.result.hits[:3], confidence)
+        elif self.settings.llm:
+            answer = yield from self._generate(a, confidence)
         else:
             answer = self._answer(a.result, a.query, confidence)
-            if a.matches:
-                self._link_paste(answer, a.matches)
+        if a.matches and not answer.refused:
+            self._link_paste(answer, a.matches)
         answer.hits = a.result.hits
         answer.query = a.query
         answer.latency_ms = (time.perf_counter() - started) * 1000
+        yield answer
+
+    # -- generated answers -----------------------------------------------------------------
+    @property
+    def llm(self) -> "ChatModel":
+        with self._lock:
+            if self._llm is None:
+                from lifecycle_bot.llm import open_model
+
+                self._llm = open_model(self.settings)
+            return self._llm
+
+    def _generate(self, a: Analysis, confidence: float):
+        """Stream a model's answer through the citation check; any failure gives the extractive answer."""
+        from lifecycle_bot import generate as gen
+        from lifecycle_bot.llm import LLMError, with_deadline
+
+        if self._support is None:
+            self._support = gen.load_support_model()
+        passages = [gen.as_evidence(p) for p in
+                    self._passages(a.result, a.query, self.settings.llm_passages, self.settings.llm_budget, 0.5)]
+        passages = [p for p in passages if p.units]
+        prose, paste = split_question(a.question)
+        messages = gen.build_messages(prose or a.question, passages, list(a.history), paste)
+        checker = gen.CitationChecker([gen.Evidence(p, self._vectors_of(p)) for p in passages], self.embed_texts,
+                                      self._idf, self._support)
+        try:
+            tokens = with_deadline(self.llm.stream(messages), self.settings.llm_timeout)
+            for sentence in gen.checked_stream(tokens, checker):
+                yield Delta(sentence)
+        except LLMError as exc:
+            return self._fallback(a, confidence, f"the model failed ({exc})")
+        if not checker.model_cited:
+            return self._fallback(a, confidence, "the model's answer cited no passage")
+        if not checker.kept:
+            return self._fallback(a, confidence, "no sentence of the model's answer was supported by the docs")
+        citations = checker.citations()
+        body = gen.join_sentences(checker.kept)
+        sources = "\n".join(f"[{i}] {c.label()}" for i, c in enumerate(citations, start=1))
+        notes = []
+        if checker.removed:
+            n = len(checker.removed)
+            notes.append(f"{n} sentence{'s' if n > 1 else ''} the docs do not support {'were' if n > 1 else 'was'} removed")
+        if checker.invented:
+            notes.append(f"{checker.invented} citation{'s' if checker.invented > 1 else ''} to no passage dropped")
+        return Answer(text=f"{body}\n\nSources:\n{sources}", citations=citations, confidence=confidence,
+                      mode="generated", model=self.llm.name, notice="; ".join(notes))
+
+    def _fallback(self, a: Analysis, confidence: float, reason: str) -> Answer:
+        answer = self._answer(a.result, a.query, confidence)
+        answer.notice = f"Showing the extractive answer: {reason}."
         return answer
 
-    def _answer(self, result: SearchResult, query: str, confidence: float) -> Answer:
+    def _vectors_of(self, passage):
+        """Sentence vectors of a passage's units, looked up from the index (None if any is missing)."""
+        import numpy as np
+
+        from lifecycle_bot.answer import units_of
+
+        rows = []
+        for unit in passage.units:
+            vector = None
+            for chunk in self._sections.get((passage.citation.file, passage.citation.anchor or passage.citation.heading_path), []):
+                vectors = self._unit_vectors.get(chunk.content_hash)
+                units = units_of(chunk)
+                if vectors is not None and unit in units and len(vectors) == len(units):
+                    vector = vectors[units.index(unit)]
+                    break
+            if vector is None:
+                return None
+            rows.append(vector)
+        return np.asarray(rows, dtype=np.float32) if rows else None
+
+    # -- extractive answers ----------------------------------------------------------------
+    def _passages(self, result: SearchResult, query: str, sections: int, budgets: tuple[int, ...],
+                  min_ratio: float = 0.75):
         import numpy as np
 
         qv = np.asarray(result.query_vector, dtype=np.float32) if result.query_vector is not None else None
-        passages = compose(result.hits, query, result.identifiers, self._idf, self.settings.answer_sections,
-                           section_chunks=self._sections, budgets=self.settings.answer_budget,
-                           query_vector=qv, unit_vectors=self._unit_vectors)
+        return compose(result.hits, query, result.identifiers, self._idf, sections,
+                       section_chunks=self._sections, budgets=budgets,
+                       query_vector=qv, unit_vectors=self._unit_vectors, min_ratio=min_ratio)
+
+    def _answer(self, result: SearchResult, query: str, confidence: float) -> Answer:
+        passages = self._passages(result, query, self.settings.answer_sections, self.settings.answer_budget)
         citations = [p.citation for p in passages]
         body = "\n\n".join(p.render(i) for i, p in enumerate(passages, start=1))
         sources = "\n".join(f"[{i}] {c.label()}" for i, c in enumerate(citations, start=1))

@@ -31,3 +31,113 @@ def cli_calibrate(ctx: click.Context, eval_set: Path) -> None:
     correct = sum((cal.predict(x) >= bot.settings.refusal_threshold) == bool(y) for x, y in rows)
     click.echo(f"fitted on {len(rows)} items; training accuracy {correct / len(rows):.3f}")
     click.echo(f"weights {cal.weights} bias {cal.bias} -> {conf.CALIBRATION_FILE}")
+
+
+# -- the citation-support check of generated answers ---------------------------------------------
+def support_rows(bot, items: list[dict]) -> list[dict]:
+    """(lexical, cosine, exact_ok, label, kind) for each labelled sentence against its passage.
+
+    Besides the labelled pairs, each paraphrase is also paired with the passage of a different
+    section: a sentence that cites the wrong passage must not pass either.
+    """
+    import numpy as np
+
+    from lifecycle_bot import generate as gen
+    from lifecycle_bot.answer import Passage, units_of
+    from lifecycle_bot.models import Citation
+
+    bot.load()
+    unweighted = gen.SupportModel(weight=0.5, threshold=0.0)
+    passages = []
+    for item in items:
+        units, heading, anchor = [], "", ""
+        for (file, _), chunks in bot._sections.items():
+            if file != item["file"]:
+                continue
+            for chunk in chunks:
+                inside = [u for u in units_of(chunk)
+                          if u.start_line >= item["start_line"] and u.end_line <= item["end_line"]]
+                if inside:
+                    units += inside
+                    heading, anchor = chunk.heading_path, chunk.anchor
+        if not units:
+            raise click.ClickException(f"{item['id']}: no indexed text in {item['file']} "
+                                       f"lines {item['start_line']}-{item['end_line']}")
+        passage = Passage(Citation(item["file"], heading, anchor, item["start_line"], item["end_line"]), units)
+        passages.append((passage, gen.Evidence(passage, bot._vectors_of(passage))))
+    vectors = np.asarray(bot.embed_texts([i["sentence"] for i in items]), dtype=np.float32)
+    order = list(dict.fromkeys((i["file"], i["start_line"], i["end_line"]) for i in items))
+    rows = []
+    for k, (item, (passage, evidence)) in enumerate(zip(items, passages)):
+        group = order.index((item["file"], item["start_line"], item["end_line"])) % 2  # split by passage
+        s = gen.measure(item["sentence"], vectors[k], evidence, bot._idf, unweighted)
+        label = item["label"] == "supported"
+        rows.append({"lexical": s.lexical, "cosine": s.cosine, "exact_ok": s.exact_ok, "label": label,
+                     "kind": item.get("alteration") or item.get("kind"), "group": group})
+        if label:  # the same sentence against a passage from another section
+            other = next(j % len(items) for j in range(k + 7, k + 7 + len(items))
+                         if passages[j % len(items)][0].citation.heading_path != passage.citation.heading_path)
+            s = gen.measure(item["sentence"], vectors[k], passages[other][1], bot._idf, unweighted)
+            rows.append({"lexical": s.lexical, "cosine": s.cosine, "exact_ok": s.exact_ok, "label": False,
+                         "kind": "other passage", "group": group})
+    return rows
+
+
+def _rates(rows: list[dict], weight: float, threshold: float) -> dict:
+    tp = fp = fn = 0
+    for r in rows:
+        kept = r["exact_ok"] and weight * r["lexical"] + (1 - weight) * r["cosine"] >= threshold
+        tp += kept and r["label"]
+        fp += kept and not r["label"]
+        fn += (not kept) and r["label"]
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return {"precision": round(precision, 3), "recall": round(recall, 3), "n": len(rows),
+            "unsupported_kept": fp, "supported_removed": fn}
+
+
+def fit_support(rows: list[dict], min_precision: float = 0.9,
+                weights: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)) -> tuple[float, float]:
+    """The (weight, threshold) with the best recall at `min_precision` on these rows."""
+    best = None
+    for weight in weights:
+        for t in range(20, 96):
+            r = _rates(rows, weight, t / 100)
+            ok = r["precision"] >= min_precision
+            key = (ok, r["recall"] if ok else r["precision"])
+            if best is None or key > best[0]:
+                best = (key, weight, t / 100)
+    return best[1], best[2]
+
+
+def cli_calibrate_support(ctx: click.Context, path: Path) -> None:
+    """Fit on half the passages (even rows), report on the other half, write support.json."""
+    import json
+
+    from lifecycle_bot import generate as gen
+    from lifecycle_bot.cli import _open_bot_for_questions
+    from lifecycle_bot.jsonl import read_jsonl
+
+    bot = _open_bot_for_questions(ctx)
+    rows = support_rows(bot, read_jsonl(path, required=("file", "start_line", "end_line", "sentence", "label")))
+    train = [r for r in rows if r["group"] == 0]
+    test = [r for r in rows if r["group"] == 1]
+    weight, threshold = fit_support(train)
+    measured = {
+        "train": _rates(train, weight, threshold),
+        "test": _rates(test, weight, threshold),
+        "test_by_kind": {k: _rates([r for r in test if r["kind"] == k], weight, threshold)
+                         for k in sorted({r["kind"] for r in test})},
+    }
+    for name, only in (("lexical only", 1.0), ("cosine only", 0.0)):  # what each signal alone would give
+        t = fit_support(train, weights=(only,))[1]
+        measured[f"test, {name} (threshold {t})"] = _rates(test, only, t)
+    model = gen.SupportModel(weight=weight, threshold=threshold, fitted_on=path.as_posix(), measured=measured)
+    gen.SUPPORT_FILE.write_text(json.dumps(model.__dict__, indent=1) + "\n")
+    click.echo(f"weight {weight} threshold {threshold} -> {gen.SUPPORT_FILE}")
+    for name, r in measured.items():
+        if name == "test_by_kind":
+            for kind, kr in r.items():
+                click.echo(f"  test {kind:<16} {kr}")
+        else:
+            click.echo(f"{name}: {r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -42,6 +43,57 @@ def main(ctx: click.Context, kb_dir: Path | None, data_dir: Path | None, chroma_
     """Answer questions about Airflow's KubernetesExecutor task lifecycle, with citations."""
     ctx.ensure_object(dict)
     ctx.obj["settings"] = Settings().with_(kb_dir=kb_dir, data_dir=data_dir, chroma_url=chroma_url)
+
+
+def llm_options(command):
+    """`--llm ...` flags shared by every command that answers questions."""
+
+    @click.option("--llm", type=click.Choice(["openai-compatible", "gguf", "none"]),
+                  help="Generate answers with a model (checked against the docs) [default: extractive].")
+    @click.option("--llm-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1 "
+                                    "(key, if any, from LIFECYCLE_BOT_LLM_API_KEY).")
+    @click.option("--llm-model", help="Model name the server knows.")
+    @click.option("--llm-path", type=click.Path(dir_okay=False), help="GGUF file for --llm gguf.")
+    @click.option("--llm-timeout", type=float, help="Seconds before falling back to the extractive answer [60].")
+    @functools.wraps(command)
+    def wrapper(*args, llm, llm_url, llm_model, llm_path, llm_timeout, **kwargs):
+        ctx = click.get_current_context()
+        settings = _settings(ctx).with_(llm_url=llm_url, llm_model=llm_model, llm_path=llm_path,
+                                        llm_timeout=llm_timeout)
+        if llm is not None:
+            settings = settings.with_(llm=llm if llm != "none" else "")
+        if settings.llm == "openai-compatible" and not (settings.llm_url and settings.llm_model):
+            raise click.UsageError("--llm openai-compatible needs --llm-url and --llm-model")
+        if settings.llm == "gguf" and not settings.llm_path:
+            raise click.UsageError("--llm gguf needs --llm-path FILE.gguf")
+        ctx.obj["settings"] = settings
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def _print_streamed(bot, question: str, history: list[str]) -> None:
+    """Print checked sentences as the model writes them, then the sources."""
+    from lifecycle_bot.models import Answer
+
+    shown = False
+    for event in bot.stream(question, history=history):
+        if not isinstance(event, Answer):
+            click.echo(event.text + " ", nl=False)
+            shown = True
+            continue
+        if event.mode == "generated":
+            body, _, sources = event.text.partition("\n\nSources:\n")
+            prefix, _, _ = body.partition("\n\n") if event.paste_findings else ("", "", "")
+            click.echo(f"\n\n{prefix}\n\nSources:\n{sources}" if prefix else f"\n\nSources:\n{sources}")
+        else:
+            if shown:
+                click.echo("\n")
+            click.echo(event.text)
+        extra = f", {event.model}" if event.mode == "generated" else ""
+        click.echo(f"\n({event.mode}{extra}; confidence {event.confidence:.2f}{', declined' if event.refused else ''})")
+        if event.notice:
+            click.echo(f"note: {event.notice}", err=True)
 
 
 @main.command()
@@ -91,6 +143,7 @@ def _open_bot_for_questions(ctx: click.Context):
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.option("--batch", type=click.Path(path_type=Path, dir_okay=False), help="JSONL file of {id, question, history}.")
 @click.option("--history", multiple=True, help="An earlier question in the conversation (repeatable).")
+@llm_options
 @click.pass_context
 def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | None, history: tuple[str, ...]) -> None:
     """Ask a question (or '-' to read it from stdin); --batch answers a JSONL file."""
@@ -107,14 +160,12 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
     if question is not None and batch is None:
         bot = _open_bot_for_questions(ctx)
         try:
-            answer = bot.ask(question, history=list(history))
+            if as_json:
+                click.echo(json.dumps(bot.ask(question, history=list(history)).to_dict(), ensure_ascii=False, indent=2))
+            else:
+                _print_streamed(bot, question, list(history))
         except QuestionError as exc:
             raise BotError(str(exc)) from None
-        if as_json:
-            click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
-        else:
-            click.echo(answer.text)
-            click.echo(f"\n(confidence {answer.confidence:.2f}{', declined' if answer.refused else ''})")
         return
     from lifecycle_bot.jsonl import read_jsonl
 
@@ -137,6 +188,7 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=7860, show_default=True, type=int)
 @click.option("--open-browser/--no-browser", default=False, help="Open the page in a browser once it is up.")
+@llm_options
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, open_browser: bool) -> None:
     """Open the Gradio app (builds the index first if there is none)."""
@@ -148,6 +200,7 @@ def serve(ctx: click.Context, host: str, port: int, open_browser: bool) -> None:
 
 @main.command()
 @click.option("--port", default=3000, show_default=True, type=int, help="HTTP mode port.")
+@llm_options
 @click.pass_context
 def slack(ctx: click.Context, port: int) -> None:
     """Run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP mode with SLACK_SIGNING_SECRET)."""
@@ -181,6 +234,7 @@ def triage(ctx: click.Context, file: Path | None, batch: Path | None, out: Path 
 @click.option("--gate", is_flag=True, help="Exit non-zero when a metric falls below eval/thresholds.toml.")
 @click.option("--accept", is_flag=True, help="Record this run as eval/baseline.json (never done by CI).")
 @click.option("--compare", is_flag=True, help="Also run the baseline pipelines and write eval/report.md.")
+@llm_options
 @click.pass_context
 def eval_cmd(ctx: click.Context, eval_set: tuple[Path, ...], gate: bool, accept: bool, compare: bool) -> None:
     """Score the bot on known question/answer pairs."""
@@ -196,9 +250,15 @@ def eval_cmd(ctx: click.Context, eval_set: tuple[Path, ...], gate: bool, accept:
 @main.command()
 @click.option("--set", "eval_set", type=click.Path(path_type=Path, dir_okay=False), default=Path("eval/qa.jsonl"),
               show_default=True, help="Dev set to fit on (never the holdout).")
+@click.option("--support", "support_set", type=click.Path(path_type=Path, dir_okay=False),
+              help="Instead, fit the citation-support check of generated answers on this labelled set "
+                   "(eval/support.jsonl) and write support.json.")
 @click.pass_context
-def calibrate(ctx: click.Context, eval_set: Path) -> None:
+def calibrate(ctx: click.Context, eval_set: Path, support_set: Path | None) -> None:
     """Refit the answer-confidence model on the dev set and write calibration.json."""
-    from lifecycle_bot.calibrate import cli_calibrate
+    from lifecycle_bot.calibrate import cli_calibrate, cli_calibrate_support
 
-    cli_calibrate(ctx, eval_set)
+    if support_set is not None:
+        cli_calibrate_support(ctx, support_set)
+    else:
+        cli_calibrate(ctx, eval_set)

@@ -44,6 +44,7 @@ class ItemResult:
     latency_ms: float
     confidence: float
     answer: str = field(repr=False, default="")
+    mode: str = "extractive"
 
     @property
     def passed(self) -> bool:
@@ -73,7 +74,7 @@ def run_item(bot, item: dict) -> ItemResult:
     citations = [c.to_dict() for c in answer.citations]
     facts = [M.key_fact_found(f, answer.text) for f in item.get("key_facts") or []]
     result = ItemResult(item["id"], item.get("category", ""), bool(expected), answer.refused, ranked, citations,
-                        facts, latency, answer.confidence, answer.text)
+                        facts, latency, answer.confidence, answer.text, answer.mode)
     result.hit5 = M.hit_at(ranked, expected, 5) if expected else 0.0
     return result
 
@@ -93,6 +94,8 @@ def score(results: list[ItemResult], items: dict[str, dict]) -> dict[str, float]
         out["citation_precision"] = (
             sum(M.citation_precision(r.citations, exp[r.id]) for r in answered) / len(answered) if answered else 0.0
         )
+        if any(r.mode == "generated" for r in results):
+            out["generated_share"] = sum(r.mode == "generated" for r in answered) / len(answered) if answered else 0.0
     p, rc = M.refusal_scores([(not r.answerable, r.refused) for r in results])
     out["refusal_precision"], out["refusal_recall"] = p, rc
     lat = [r.latency_ms for r in results if r.latency_ms]
@@ -183,6 +186,11 @@ def cli_eval(ctx: click.Context, sets: list[Path], gate: bool, accept: bool = Fa
     if not sets:
         raise click.ClickException("no eval set found (expected eval/qa.jsonl)")
     bot = _open_bot_for_questions(ctx)
+    if accept and bot.settings.llm:
+        raise click.ClickException("--accept records the extractive baseline; run it without --llm")
+    if bot.settings.llm:
+        click.echo(f"LLM mode: {bot.settings.llm} {bot.settings.llm_model or bot.settings.llm_path} "
+                   f"(answers that fail the citation check fall back to extractive)")
     thresholds = tomllib.loads(THRESHOLDS.read_text()) if THRESHOLDS.exists() else {}
     baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
     failures: list[str] = []
@@ -192,6 +200,8 @@ def cli_eval(ctx: click.Context, sets: list[Path], gate: bool, accept: bool = Fa
         items = {i["id"]: i for i in load_items(path)}
         results, overall, per_category = evaluate_set(bot, path)
         click.echo(format_table(f"{name} (overall)", {"overall": overall, **per_category}))
+        if "generated_share" in overall:
+            click.echo(f"{name}: generated (passed the citation check) {overall['generated_share']:.3f} of answers")
         click.echo("")
         diff = baseline_diff(name, results, baseline)
         if diff:

@@ -92,12 +92,22 @@ class PasteFinding:
     citation: int | None = None  # index into Answer.citations (1-based) when linked
 
 
+@dataclass(frozen=True)
+class Delta:
+    """One checked sentence of a generated answer, ready to show while the model writes the rest."""
+
+    text: str
+
+
 @dataclass
 class Answer:
     text: str
     citations: list[Citation] = field(default_factory=list)
     confidence: float = 0.0
     refused: bool = False
+    mode: str = "extractive"  # "extractive" | "generated"
+    model: str = ""  # the model that wrote a generated answer
+    notice: str = ""  # what the reader should know: removed sentences, or why the model was not used
     paste_findings: list[PasteFinding] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list, repr=False)
     query: str = ""
@@ -109,5 +119,7 @@ class Answer:
             "citations": [c.to_dict() for c in self.citations],
             "confidence": round(self.confidence, 4),
             "refused": self.refused,
+            "mode": self.mode,
+            "notice": self.notice,
             "paste_findings": [asdict(p) for p in self.paste_findings],
         }

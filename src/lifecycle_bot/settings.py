@@ -38,6 +38,16 @@ class Settings:
     answer_sections: int = 2
     answer_budget: tuple[int, ...] = (1200, 450)  # characters quoted from the 1st, 2nd... section
     refusal_threshold: float = 0.5
+    # Optional generated answers (off by default: extractive answers need no model).
+    llm: str | None = field(default_factory=lambda: _env("LLM"))  # None | "openai-compatible" | "gguf"
+    llm_url: str | None = field(default_factory=lambda: _env("LLM_URL"))
+    llm_model: str | None = field(default_factory=lambda: _env("LLM_MODEL"))
+    llm_path: str | None = field(default_factory=lambda: _env("LLM_PATH"))
+    llm_api_key_env: str = "LIFECYCLE_BOT_LLM_API_KEY"  # the key is read from this variable, never a flag
+    llm_timeout: float = field(default_factory=lambda: float(_env("LLM_TIMEOUT", "60")))
+    llm_max_tokens: int = 320
+    llm_passages: int = 4
+    llm_budget: tuple[int, ...] = (1400, 900, 600, 600)  # characters of each passage shown to the model
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

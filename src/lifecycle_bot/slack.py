@@ -157,6 +157,10 @@ def answer_blocks(answer: Answer, ref: str, triage_md: str | None = None) -> Rep
         text = "*Sources*\n" + "\n".join(_escape(s) for s in source_lines)
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text[:2900]}]})
     conf = f"confidence {answer.confidence:.2f}" + (", declined" if answer.refused else "")
+    if answer.mode == "generated":
+        conf += f" \u00b7 written by {_escape(answer.model)}, checked against the docs"
+    if answer.notice:
+        conf += f"\n{_escape(answer.notice)}"
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": conf}]})
     blocks.append({
         "type": "actions", "block_id": "feedback",

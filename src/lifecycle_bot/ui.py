@@ -27,7 +27,8 @@ from lifecycle_bot import render
 from lifecycle_bot.bot import Bot, QuestionError
 from lifecycle_bot.feedback import Feedback, FeedbackStore, export_candidates
 from lifecycle_bot.index import IndexUnavailable
-from lifecycle_bot.models import Answer, PasteFinding
+from lifecycle_bot.generate import join_sentences
+from lifecycle_bot.models import Answer, Delta, PasteFinding
 from lifecycle_bot.settings import Settings
 from lifecycle_bot.viewer import SectionIndex
 
@@ -218,6 +219,13 @@ class App:
         with self._ask_lock:
             return self.bot.ask(question, history=history)
 
+    def events(self, question: str, history: list[str]) -> Iterator[Delta | Answer]:
+        """Checked sentences while a model writes, then the answer (extractive: the answer only)."""
+        if self.bot.settings.llm:  # the Bot guards retrieval itself; the model must not hold other users up
+            yield from self.bot.stream(question, history=history)
+        else:
+            yield self.answer(question, history)
+
     def _record(self, text: str, history: list[str], answer: Answer, message_index: int) -> dict:
         sections = self.startup.sections
         citations = []
@@ -229,6 +237,7 @@ class App:
             "question": text, "history": history, "answer": answer.text, "citations": citations,
             "confidence": answer.confidence, "refused": answer.refused,
             "paste_findings": [asdict(p) for p in answer.paste_findings], "message_index": message_index,
+            "mode": answer.mode, "model": answer.model, "notice": answer.notice,
         }
 
     def _bubble(self, record: dict, turn: int, text: str | None = None, final: bool = True) -> str:
@@ -239,7 +248,11 @@ class App:
                 findings = [PasteFinding(**p) for p in record["paste_findings"]]
                 parts.append(render.paste_html(record["question"], findings))
             what = "declined" if record["refused"] else f"{len(record['citations'])} sources"
-            parts.append(f'<p class="meta">{what} \u00b7 confidence {record["confidence"]:.2f}</p>')
+            how = f" \u00b7 written by {render.escape(record['model'])}, checked against the docs" \
+                if record.get("mode") == "generated" else ""
+            parts.append(f'<p class="meta">{what} \u00b7 confidence {record["confidence"]:.2f}{how}</p>')
+            if record.get("notice"):
+                parts.append(f'<p class="notice">{render.escape(record["notice"])}</p>')
         return render.for_chat("".join(parts))
 
     def ask(self, question: str, paste: str, chat: list, state: dict) -> Iterator[tuple]:
@@ -262,8 +275,17 @@ class App:
         chat.append({"role": "user", "content": render.for_chat(render.question_html(text))})
         chat.append({"role": "assistant", "content": '<p class="muted">Searching the docs\u2026</p>'})
         yield chat, state, "", "", gr.skip(), ""
+        turn = len(state["turns"])
+        answer, written = None, []
         try:
-            answer = self.answer(text, history)
+            for event in self.events(text, history):
+                if isinstance(event, Answer):
+                    answer = event
+                    break
+                written.append(event.text)
+                partial = render.answer_html(join_sentences(written), turn, 0)
+                chat[-1] = {"role": "assistant", "content": render.for_chat(partial + '<p class="muted">\u2026</p>')}
+                yield chat, state, gr.skip(), gr.skip(), gr.skip(), ""
         except QuestionError as exc:
             chat[-1] = {"role": "assistant", "content": render.for_chat(
                 f'<p class="error">I cannot take that question: {render.escape(exc)}</p>')}
@@ -275,13 +297,12 @@ class App:
                 f'<p class="error">Something went wrong while answering ({render.escape(type(exc).__name__)}).</p>')}
             yield chat, state, gr.skip(), gr.skip(), gr.skip(), ""
             return
-        turn = len(state["turns"])
         record = self._record(text, history, answer, len(chat) - 1)
         state["turns"] = state["turns"] + [record]
         state["selected"] = turn
         if answer.refused:
             self._log_declined(state, turn)
-        for prefix in _chunks(answer.text, self.stream_steps)[:-1]:
+        for prefix in _chunks(answer.text, self.stream_steps)[:-1] if answer.mode != "generated" else []:
             chat[-1] = {"role": "assistant", "content": self._bubble(record, turn, prefix, final=False)}
             yield chat, state, gr.skip(), gr.skip(), gr.skip(), ""
             if self.stream_delay:
