@@ -295,3 +295,34 @@ def test_triage_tab_batch_upload_returns_csv(app, tmp_path):
     bad.write_bytes(b"\xff\xfe not json")
     path, message = app.triage_file(str(bad))
     assert path is None and "Cannot triage" in message
+
+
+def test_generated_answer_streams_sentence_by_sentence_and_says_who_wrote_it(ready, tmp_path):
+    from chat_server import ScriptedChatServer
+
+    bot, startup = ready
+    reply = "A pod stays Pending when no node can take it [1]. Lower the memory request or add nodes [1]."
+    with ScriptedChatServer(reply, delay=0.01) as server:
+        llm = Bot(bot.settings.with_(llm="openai-compatible", llm_url=server.url, llm_model="scripted",
+                                     refusal_threshold=0.0))
+        llm.load()
+        app = ui.App(llm, startup, FeedbackStore(tmp_path / "fb.sqlite3"), stream_delay=0)
+        steps, chat, state = run(app, "why is my pod stuck in Pending?")
+    shown = [s[0][-1]["content"] for s in steps[1:]]  # steps[0]: the question and "Searching"
+    assert "no node can take it" in shown[0] and "Lower the memory" not in shown[0], "first sentence alone first"
+    assert "written by scripted, checked against the docs" in chat[-1]["content"]
+    assert state["turns"][0]["mode"] == "generated"
+
+
+def test_model_failure_is_shown_with_the_extractive_answer(ready, tmp_path):
+    from chat_server import ScriptedChatServer
+
+    bot, startup = ready
+    with ScriptedChatServer(status=503) as server:
+        llm = Bot(bot.settings.with_(llm="openai-compatible", llm_url=server.url, llm_model="scripted",
+                                     refusal_threshold=0.0))
+        llm.load()
+        app = ui.App(llm, startup, FeedbackStore(tmp_path / "fb.sqlite3"), stream_delay=0)
+        _, chat, state = run(app, "why is my pod stuck in Pending?")
+    assert 'class="notice"' in chat[-1]["content"] and "Showing the extractive answer" in chat[-1]["content"]
+    assert state["turns"][0]["mode"] == "extractive" and state["turns"][0]["citations"]

@@ -115,7 +115,7 @@ def _pick(scored: list[tuple[float, Unit]], query_terms: Counter, idf: dict[str,
     covered: set[str] = set()
     picked: list[Unit] = []
     used = 0
-    pool = [(s, u, unit_terms(u.text) & set(query_terms)) for s, u in scored if s > 0]
+    pool = [(s, u, unit_terms(u.text) & set(query_terms)) for s, u in scored]
     total = max(1.0, sum(idf.get(t, 1.0) for t in query_terms))
 
     def gain(item) -> float:
@@ -149,6 +149,7 @@ def compose(
     query_vector=None,
     unit_vectors: dict | None = None,
     min_ratio: float = 0.75,
+    floor_ratio: float = 0.3,
 ) -> list[Passage]:
     """Pick sections and their best units; the first section gets the most room."""
     if not hits:
@@ -173,7 +174,7 @@ def compose(
             continue
         scored = [(scorer.score(u, query_terms, identifiers, how, cos), u) for u, cos in zip(units, cosines)]
         best = max(s for s, _ in scored)
-        floor = max(0.05, best * 0.3)
+        floor = max(0.05, best * floor_ratio) if floor_ratio else float("-inf")
         picked = _pick([(s, u) for s, u in scored if s >= floor], query_terms, idf, budgets[min(rank, len(budgets) - 1)])
         if rank == 0 and not picked:
             picked = units[:2]

@@ -276,7 +276,8 @@ class Bot:
         if self._support is None:
             self._support = gen.load_support_model()
         passages = [gen.as_evidence(p) for p in
-                    self._passages(a.result, a.query, self.settings.llm_passages, self.settings.llm_budget, 0.5)]
+                    self._passages(a.result, a.query, self.settings.llm_passages, self.settings.llm_budget,
+                                   min_ratio=0.5, floor_ratio=0.0)]
         passages = [p for p in passages if p.units]
         prose, paste = split_question(a.question)
         messages = gen.build_messages(prose or a.question, passages, list(a.history), paste)
@@ -331,13 +332,15 @@ class Bot:
 
     # -- extractive answers ----------------------------------------------------------------
     def _passages(self, result: SearchResult, query: str, sections: int, budgets: tuple[int, ...],
-                  min_ratio: float = 0.75):
+                  min_ratio: float = 0.75, floor_ratio: float = 0.3):
+        """The best sections and their most relevant units (the model gets whole sections: floor 0)."""
         import numpy as np
 
         qv = np.asarray(result.query_vector, dtype=np.float32) if result.query_vector is not None else None
         return compose(result.hits, query, result.identifiers, self._idf, sections,
                        section_chunks=self._sections, budgets=budgets,
-                       query_vector=qv, unit_vectors=self._unit_vectors, min_ratio=min_ratio)
+                       query_vector=qv, unit_vectors=self._unit_vectors, min_ratio=min_ratio,
+                       floor_ratio=floor_ratio)
 
     def _answer(self, result: SearchResult, query: str, confidence: float) -> Answer:
         passages = self._passages(result, query, self.settings.answer_sections, self.settings.answer_budget)

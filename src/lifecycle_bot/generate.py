@@ -254,7 +254,7 @@ class CitationChecker:
         valid = [n - 1 for n in numbers if 1 <= n <= len(self.evidence)]
         self.invented += len(numbers) - len(valid)
         self.model_cited |= bool(valid)
-        if not content_terms(body):  # "Here is why:" and similar glue
+        if len(content_terms(body)) < (1 if numbers else 3):  # "Here is what happens:" and similar glue
             return Checked(body, False, "no content")
         if re.fullmatch(r"(?i)\W*the docs don'?t cover this\W*", body):
             return Checked(body, False, "model declined")
