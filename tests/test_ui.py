@@ -307,8 +307,12 @@ def test_generated_answer_streams_sentence_by_sentence_and_says_who_wrote_it(rea
                                      refusal_threshold=0.0))
         llm.load()
         app = ui.App(llm, startup, FeedbackStore(tmp_path / "fb.sqlite3"), stream_delay=0)
-        steps, chat, state = run(app, "why is my pod stuck in Pending?")
-    shown = [s[0][-1]["content"] for s in steps[1:]]  # steps[0]: the question and "Searching"
+        shown = []
+        for step in app.ask("why is my pod stuck in Pending?", "", [], {}):
+            shown.append(step[0][-1]["content"])  # the chat list is reused between updates: copy now
+        chat, state = step[0], step[1]
+    shown = shown[1:]  # [0]: the question and "Searching"
+    assert len(shown) == 3, "two checked sentences, then the final answer"
     assert "no node can take it" in shown[0] and "Lower the memory" not in shown[0], "first sentence alone first"
     assert "written by scripted, checked against the docs" in chat[-1]["content"]
     assert state["turns"][0]["mode"] == "generated"

@@ -94,8 +94,6 @@ def score(results: list[ItemResult], items: dict[str, dict]) -> dict[str, float]
         out["citation_precision"] = (
             sum(M.citation_precision(r.citations, exp[r.id]) for r in answered) / len(answered) if answered else 0.0
         )
-        if any(r.mode == "generated" for r in results):
-            out["generated_share"] = sum(r.mode == "generated" for r in answered) / len(answered) if answered else 0.0
     p, rc = M.refusal_scores([(not r.answerable, r.refused) for r in results])
     out["refusal_precision"], out["refusal_recall"] = p, rc
     lat = [r.latency_ms for r in results if r.latency_ms]
@@ -109,6 +107,9 @@ def evaluate_set(bot, path: Path) -> tuple[list[ItemResult], dict[str, float], d
     by_id = {i["id"]: i for i in items}
     results = [run_item(bot, item) for item in items]
     overall = score(results, by_id)
+    if bot.settings.llm:  # how often the model's answer passed the citation check (else: extractive fallback)
+        answered = [r for r in results if r.answerable and not r.refused]
+        overall["generated_share"] = sum(r.mode == "generated" for r in answered) / len(answered) if answered else 0.0
     groups: dict[str, list[ItemResult]] = defaultdict(list)
     for r in results:
         groups[r.category].append(r)
