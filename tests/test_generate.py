@@ -242,3 +242,39 @@ def test_cli_streams_a_generated_answer_and_rejects_half_configured_flags(tmp_pa
     assert text.startswith("A pod stays Pending when no node can take it [1]. Lower the memory request or add nodes [1].")
     assert re.search(r"Sources:\n\[1\] guide\.md \u00a7 3\. Debugging > 3\.1 Pod stuck in Pending \(lines 34", text)
     assert "(generated, scripted; confidence" in text
+
+
+def test_follow_up_retrieves_with_the_conversation_and_tells_the_model(permissive_bot):
+    with ScriptedChatServer("Raise the memory limit in pod_override to fix it [1].") as server:
+        bot = llm_bot(permissive_bot, server.url)
+        events = list(bot.stream("how do I fix it?", history=["my worker pod was OOMKilled"]))
+    prompt = server.requests[0]["messages"][1]["content"]
+    assert prompt.index("3.2 OOMKilled") < prompt.index("</passage>"), "the OOMKilled section comes first"
+    assert "Earlier questions in this conversation: my worker pod was OOMKilled" in prompt
+    assert events[-1].mode == "generated" and events[-1].citations[0].heading_path.endswith("3.2 OOMKilled")
+
+
+def test_cli_prints_each_sentence_while_the_model_is_still_writing(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    kb = tmp_path / "kb"
+    shutil.copytree(FIXTURE_KB, kb)
+    env = {**os.environ, "LIFECYCLE_BOT_KB": str(kb), "LIFECYCLE_BOT_DATA": str(tmp_path / "data")}
+    assert run_cli("index", env=env).returncode == 0
+    reply = "A pod stays Pending when no node can take it [1]. " + "Lower the memory request or add nodes [1]. " * 3
+    with ScriptedChatServer(reply, delay=0.1, piece=4) as server:  # about 4 s for the whole reply
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("lifecycle-bot")), "ask", "why is my pod stuck in Pending and what do I do?",
+             "--llm", "openai-compatible", "--llm-url", server.url, "--llm-model", "scripted"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        first = proc.stdout.read(len("A pod stays Pending"))
+        seen = time.monotonic()
+        rest = proc.stdout.read()
+        proc.wait(timeout=120)
+        done = time.monotonic()
+    assert first == b"A pod stays Pending"
+    assert done - seen > 2.0, "the first sentence is printed while the model is still writing the rest"
+    assert b"Lower the memory request or add nodes [1]." in rest and b"(generated, scripted;" in rest

@@ -8,6 +8,7 @@ it a good test of the check: whatever it writes, nothing unsupported may reach t
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -19,7 +20,6 @@ import pytest
 
 from chat_server import free_port
 from conftest import run_cli
-from lifecycle_bot import generate as gen
 from lifecycle_bot.bot import Bot
 from lifecycle_bot.llm import LocalGGUF, OpenAICompatible
 from lifecycle_bot.models import Answer, Delta
@@ -41,7 +41,7 @@ def llama_server(tmp_path_factory):
     log = (tmp_path_factory.mktemp("llama") / "server.log").open("wb")  # a pipe would fill up and block it
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--model_alias", "smollm2",
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"],
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", str(os.cpu_count() or 1)],
         stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/v1"

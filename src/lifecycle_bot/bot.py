@@ -289,6 +289,8 @@ class Bot:
                 yield Delta(sentence)
         except LLMError as exc:
             return self._fallback(a, confidence, f"the model failed ({exc})")
+        if checker.declined and not checker.kept:
+            return self._fallback(a, confidence, "the model found no answer in the passages")
         if not checker.model_cited:
             return self._fallback(a, confidence, "the model's answer cited no passage")
         if not checker.kept:
@@ -299,7 +301,8 @@ class Bot:
         notes = []
         if checker.removed:
             n = len(checker.removed)
-            notes.append(f"{n} sentence{'s' if n > 1 else ''} the docs do not support {'were' if n > 1 else 'was'} removed")
+            plural = n > 1
+            notes.append(f"{n} sentence{'s' if plural else ''} the docs do not support {'were' if plural else 'was'} removed")
         if checker.invented:
             notes.append(f"{checker.invented} citation{'s' if checker.invented > 1 else ''} to no passage dropped")
         return Answer(text=f"{body}\n\nSources:\n{sources}", citations=citations, confidence=confidence,
@@ -311,23 +314,21 @@ class Bot:
         return answer
 
     def _vectors_of(self, passage):
-        """Sentence vectors of a passage's units, looked up from the index (None if any is missing)."""
+        """Sentence vectors of a passage's units: from the index, embedded now if the index lacks one."""
         import numpy as np
 
         from lifecycle_bot.answer import units_of
 
-        rows = []
-        for unit in passage.units:
-            vector = None
-            for chunk in self._sections.get((passage.citation.file, passage.citation.anchor or passage.citation.heading_path), []):
-                vectors = self._unit_vectors.get(chunk.content_hash)
-                units = units_of(chunk)
-                if vectors is not None and unit in units and len(vectors) == len(units):
-                    vector = vectors[units.index(unit)]
-                    break
-            if vector is None:
-                return None
-            rows.append(vector)
+        key = (passage.citation.file, passage.citation.anchor or passage.citation.heading_path)
+        known = {}
+        for chunk in self._sections.get(key, []):
+            vectors = self._unit_vectors.get(chunk.content_hash)
+            units = units_of(chunk)
+            if vectors is not None and len(vectors) == len(units):
+                known.update(zip(units, vectors))
+        missing = [u.text for u in passage.units if u not in known]
+        fresh = iter(self.embed_texts(missing)) if missing else iter(())
+        rows = [known[u] if u in known else next(fresh) for u in passage.units]
         return np.asarray(rows, dtype=np.float32) if rows else None
 
     # -- extractive answers ----------------------------------------------------------------

@@ -191,7 +191,7 @@ class Evidence:
 
     def __post_init__(self) -> None:
         self.text = " ".join(u.text for u in self.passage.units).lower()
-        self.terms = frozenset().union(*(unit_terms(u.text) for u in self.passage.units)) if self.passage.units else frozenset()
+        self.terms = frozenset().union(*(unit_terms(u.text) for u in self.passage.units))
 
 
 @dataclass(frozen=True)
@@ -248,6 +248,7 @@ class CitationChecker:
         self.removed: list[str] = []
         self.invented = 0  # citation numbers that point at no passage
         self.model_cited = False
+        self.declined = False  # the model said the passages do not answer the question
 
     def check(self, sentence: str) -> Checked:
         body, numbers = split_citations(sentence)
@@ -257,6 +258,7 @@ class CitationChecker:
         if len(content_terms(body)) < (1 if numbers else 3):  # "Here is what happens:" and similar glue
             return Checked(body, False, "no content")
         if re.fullmatch(r"(?i)\W*the docs don'?t cover this\W*", body):
+            self.declined = True
             return Checked(body, False, "model declined")
         vector = None
         if self.embed is not None:

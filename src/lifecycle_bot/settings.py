@@ -45,7 +45,7 @@ class Settings:
     llm_path: str | None = field(default_factory=lambda: _env("LLM_PATH"))
     llm_api_key_env: str = "LIFECYCLE_BOT_LLM_API_KEY"  # the key is read from this variable, never a flag
     llm_timeout: float = field(default_factory=lambda: float(_env("LLM_TIMEOUT", "60")))
-    llm_max_tokens: int = 320
+    llm_max_tokens: int = 256  # five sentences with citations fit in ~150 tokens
     llm_passages: int = 4
     llm_budget: tuple[int, ...] = (1400, 900, 600, 600)  # characters of each passage shown to the model
 
