@@ -87,7 +87,7 @@ def checker(permissive_bot):
     passages = [_passage(bot, "31-pod-stuck-in-pending"), _passage(bot, "32-oomkilled")]
     evidence = [gen.Evidence(p, bot._vectors_of(p)) for p in passages]
     assert all(e.vectors is not None for e in evidence), "unit vectors come from the index"
-    return gen.CitationChecker(evidence, bot.embed_texts, bot._idf, gen.load_support_model())
+    return gen.CitationChecker(evidence, bot.embed_sentences, bot._idf, gen.load_support_model())
 
 
 def test_supported_sentence_is_kept_with_its_citation(checker):
@@ -278,3 +278,14 @@ def test_cli_prints_each_sentence_while_the_model_is_still_writing(tmp_path):
     assert first == b"A pod stays Pending"
     assert done - seen > 2.0, "the first sentence is printed while the model is still writing the rest"
     assert b"Lower the memory request or add nodes [1]." in rest and b"(generated, scripted;" in rest
+
+
+def test_misconfigured_models_are_named_in_the_error():
+    from lifecycle_bot.llm import LLMError, open_model
+
+    assert open_model(Settings(llm="")) is None
+    for settings, message in [(Settings(llm="bogus"), "unknown --llm 'bogus'"),
+                              (Settings(llm="openai-compatible", llm_url=None, llm_model=None), "needs --llm-url"),
+                              (Settings(llm="gguf", llm_path=None), "needs --llm-path")]:
+        with pytest.raises(LLMError, match=re.escape(message)):
+            open_model(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -17,6 +18,8 @@ from lifecycle_bot.models import Answer, Citation, Delta, Hit, IngestError, Past
 from lifecycle_bot.settings import Settings
 from lifecycle_bot.signatures import dominant, scan, split_question
 from lifecycle_bot.text import STOPWORDS, content_terms, words
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # retrieval pulls in llama-index; a no-change `index` run should not pay for it
     from lifecycle_bot.llm import ChatModel
@@ -82,6 +85,7 @@ class Bot:
         self._lock = threading.Lock()
         self._search_lock = threading.Lock()  # BM25's stemmer must not run in two threads at once
         self._llm: "ChatModel | None" = None
+        self._embedder = None  # the model used for answering, set by load()
         self._support = None
         self._retriever: "HybridRetriever | None" = None
         self._idf: dict[str, float] = {}
@@ -100,9 +104,15 @@ class Bot:
         return self._store
 
     def embed_texts(self, texts: list[str]) -> list[list[float]]:
+        """Vectors for the index, from sentence-transformers."""
         from lifecycle_bot.embed import get_embedder
 
         return get_embedder(self.settings.resolved_model_path).get_text_embedding_batch(texts)
+
+    def embed_sentences(self, texts: list[str]) -> list[list[float]]:
+        """Vectors while answering: the loaded model (the ONNX export when there is one; same vectors)."""
+        self.load()
+        return self._embedder.get_text_embedding_batch(texts)
 
     def index(self, rebuild: bool = False, progress: Callable[[int, int], None] | None = None) -> BuildReport:
         """Build or update the index from the KB directory (only changed chunks are embedded)."""
@@ -114,9 +124,25 @@ class Bot:
                 self._store = None
                 wipe_local(self.settings)
         report = self.store.build(chunks, self.embed_texts, rebuild=rebuild, progress=progress)
+        self._export_onnx()
         with self._lock:
             self._retriever = None  # reload on next ask
         return report
+
+    def _export_onnx(self) -> None:
+        """Export the model for fast start-up, once; answering works without it, only slower to start."""
+        from lifecycle_bot.embed import ONNX_FILE, onnx_dir
+
+        model_path = self.settings.resolved_model_path
+        if (onnx_dir(model_path, self.settings.cache_dir) / ONNX_FILE).exists():
+            return
+        try:
+            from lifecycle_bot.embed import export_onnx
+
+            if export_onnx(model_path, self.settings.cache_dir) is None:
+                log.warning("the ONNX export disagreed with sentence-transformers; not used")
+        except Exception as exc:  # e.g. the `onnx` package missing: start-up is slower, answers are the same
+            log.warning("could not export the embedding model to ONNX (%s); start-up will be slower", exc)
 
     def ensure_index(self, progress: Callable[[int, int], None] | None = None) -> BuildReport | None:
         """Build the index if there is none yet; a corrupt one is reported, not silently replaced."""
@@ -136,15 +162,15 @@ class Bot:
                 from llama_index.core import VectorStoreIndex
                 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-                from lifecycle_bot.embed import get_embedder, warm
+                from lifecycle_bot.embed import query_embedder
                 from lifecycle_bot.retrieve import HybridRetriever
 
                 model_path = self.settings.resolved_model_path
                 manifest, collection, chunks = self.store.load_chunks()
                 self._unit_vectors = self.store.load_unit_vectors(manifest)
                 self._idf = idf_table(chunks)
-                embedder = get_embedder(model_path)
-                warm(model_path)
+                embedder = self._embedder = query_embedder(model_path, self.settings.cache_dir)
+                embedder.get_query_embedding("warm up")  # the first real question should not pay first-call setup
                 vector_index = VectorStoreIndex.from_vector_store(
                     ChromaVectorStore(chroma_collection=collection), embed_model=embedder
                 )
@@ -281,7 +307,7 @@ class Bot:
         passages = [p for p in passages if p.units]
         prose, paste = split_question(a.question)
         messages = gen.build_messages(prose or a.question, passages, list(a.history), paste)
-        checker = gen.CitationChecker([gen.Evidence(p, self._vectors_of(p)) for p in passages], self.embed_texts,
+        checker = gen.CitationChecker([gen.Evidence(p, self._vectors_of(p)) for p in passages], self.embed_sentences,
                                       self._idf, self._support)
         try:
             tokens = with_deadline(self.llm.stream(messages), self.settings.llm_timeout)
@@ -327,7 +353,7 @@ class Bot:
             if vectors is not None and len(vectors) == len(units):
                 known.update(zip(units, vectors))
         missing = [u.text for u in passage.units if u not in known]
-        fresh = iter(self.embed_texts(missing)) if missing else iter(())
+        fresh = iter(self.embed_sentences(missing)) if missing else iter(())
         rows = [known[u] if u in known else next(fresh) for u in passage.units]
         return np.asarray(rows, dtype=np.float32) if rows else None
 

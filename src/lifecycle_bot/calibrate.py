@@ -65,7 +65,7 @@ def support_rows(bot, items: list[dict]) -> list[dict]:
                                        f"lines {item['start_line']}-{item['end_line']}")
         passage = Passage(Citation(item["file"], heading, anchor, item["start_line"], item["end_line"]), units)
         passages.append((passage, gen.Evidence(passage, bot._vectors_of(passage))))
-    vectors = np.asarray(bot.embed_texts([i["sentence"] for i in items]), dtype=np.float32)
+    vectors = np.asarray(bot.embed_sentences([i["sentence"] for i in items]), dtype=np.float32)
     order = list(dict.fromkeys((i["file"], i["start_line"], i["end_line"]) for i in items))
     rows = []
     for k, (item, (passage, evidence)) in enumerate(zip(items, passages)):

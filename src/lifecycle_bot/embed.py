@@ -25,8 +25,166 @@ def get_embedder(model_path: str):
     return model
 
 
-@lru_cache(maxsize=4)
-def warm(model_path: str) -> None:
-    """Run one tiny query so the first user question does not pay torch's first-call setup."""
-    get_embedder(model_path).get_query_embedding("warm up")
 
+# -- the same model through onnxruntime, for fast start-up ----------------------------------------
+#
+# Importing torch, transformers and sentence-transformers costs ~6 s of a ~13 s cold start on this
+# 2-core machine. `lifecycle-bot index` therefore also exports the packaged MiniLM to ONNX (once per
+# model, checked against sentence-transformers before it is used), and answering loads that with
+# onnxruntime (already installed with chromadb) and the model's own tokenizer.json: the same
+# weights, the same tokenisation, mean pooling and L2 normalisation as the sentence-transformers
+# pipeline (modules.json: Transformer -> Pooling(mean) -> Normalize), vectors equal to float precision.
+
+ONNX_FILE = "model.onnx"
+AGREEMENT = 0.9999  # minimum cosine between the two paths on the check texts
+_CHECK_TEXTS = ["why is my pod stuck in Pending?", "OOMKilled exit code 137 after the memory limit",
+                "worker_pods_creation_batch_size " * 120]  # the last one is cut at the model's maximum length
+
+
+def onnx_dir(model_path: str, cache_dir) -> "Path":
+    """Where the export of this model lives: keyed by the weights file, so new weights mean a new export."""
+    import hashlib
+    from pathlib import Path
+
+    weights = Path(model_path) / "model.safetensors"
+    stat = weights.stat()
+    key = hashlib.sha256(f"{weights.resolve()}|{stat.st_size}|{int(stat.st_mtime)}".encode()).hexdigest()[:12]
+    return Path(cache_dir) / "onnx" / key
+
+
+def _max_length(model_path: str) -> int:
+    import json
+    from pathlib import Path
+
+    try:
+        return int(json.loads((Path(model_path) / "sentence_bert_config.json").read_text())["max_seq_length"])
+    except (OSError, ValueError, KeyError):
+        return 256
+
+
+def export_onnx(model_path: str, cache_dir) -> "Path | None":
+    """Export the transformer to ONNX (once) and keep it only if it agrees with sentence-transformers."""
+    import logging
+    import shutil
+    import warnings
+
+    import numpy as np
+    import torch
+
+    import os
+
+    dest = onnx_dir(model_path, cache_dir)
+    if (dest / ONNX_FILE).exists():
+        return dest / ONNX_FILE
+    st = get_embedder(model_path)._model  # the SentenceTransformer behind llama-index's wrapper
+    transformer = st[0].auto_model.eval()
+
+    class Encoder(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
+
+    tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    sample = st.tokenizer(["warm up", "a second sentence"], padding=True, return_tensors="pt")
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+            torch.onnx.export(Encoder(transformer), tuple(sample[n] for n in names), str(tmp / ONNX_FILE),
+                              input_names=names, output_names=["last_hidden_state"], opset_version=17,
+                              dynamo=False,
+                              dynamic_axes={n: {0: "batch", 1: "tokens"} for n in names + ["last_hidden_state"]})
+        reference = np.asarray(st.encode(_CHECK_TEXTS, normalize_embeddings=True))
+        exported = np.asarray(load_onnx(model_path, tmp / ONNX_FILE).get_text_embedding_batch(_CHECK_TEXTS))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if float((reference * exported).sum(axis=1).min()) < AGREEMENT:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return None
+    try:
+        tmp.rename(dest)  # appears complete or not at all
+    except OSError:  # another process finished first: keep its export
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest / ONNX_FILE
+
+
+def load_onnx(model_path: str, onnx_file):
+    """A llama-index embedding model running the exported MiniLM with onnxruntime."""
+    return _onnx_class()(model_path, onnx_file)
+
+
+@lru_cache(maxsize=1)
+def _onnx_class():
+    """Defined on first use: llama-index is not imported by a no-change `index` run."""
+    import numpy as np
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+    from pydantic import PrivateAttr
+
+    class OnnxEmbedding(BaseEmbedding):
+        _session: object = PrivateAttr()
+        _tokenizer: object = PrivateAttr()
+
+        def __init__(self, model_path: str, onnx_file) -> None:
+            import onnxruntime
+            from tokenizers import Tokenizer
+
+            super().__init__(model_name=f"{model_path} (onnx)", embed_batch_size=32)
+            options = onnxruntime.SessionOptions()
+            options.log_severity_level = 3
+            self._session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+            tokenizer = Tokenizer.from_file(f"{model_path}/tokenizer.json")
+            tokenizer.enable_truncation(max_length=_max_length(model_path))
+            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+            self._tokenizer = tokenizer
+
+        @classmethod
+        def class_name(cls) -> str:
+            return "OnnxMiniLM"
+
+        def _embed(self, texts: list[str]) -> list[list[float]]:
+            encoded = self._tokenizer.encode_batch(texts)
+            feed = {
+                "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
+            }
+            hidden = self._session.run(None, feed)[0]
+            mask = feed["attention_mask"][..., None].astype(np.float32)
+            pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+            pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            return pooled.tolist()
+
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return self._embed([query])[0]
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return self._embed([text])[0]
+
+        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            return self._embed(texts)
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return self._get_query_embedding(query)
+
+    return OnnxEmbedding
+
+
+def query_embedder(model_path: str, cache_dir):
+    """The embedding model for answering: the checked ONNX export when there is one, else sentence-transformers."""
+    import logging
+
+    path = onnx_dir(model_path, cache_dir) / ONNX_FILE
+    if path.exists():
+        try:
+            return load_onnx(model_path, path)
+        except Exception as exc:  # a damaged file: answer anyway, the slow way
+            logging.getLogger(__name__).warning("ignoring %s (%s); using sentence-transformers", path, exc)
+    return get_embedder(model_path)

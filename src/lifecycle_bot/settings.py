@@ -27,6 +27,9 @@ class Settings:
     kb_dir: Path = field(default_factory=lambda: Path(_env("KB", "kb")))
     data_dir: Path = field(default_factory=lambda: Path(_env("DATA", "data")))
     chroma_url: str | None = field(default_factory=lambda: _env("CHROMA_URL"))
+    # derived from the model only (not the KB): the ONNX export for fast start-up, shared by data dirs
+    cache_dir: Path = field(default_factory=lambda: Path(_env("CACHE", os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "lifecycle-bot"))))
     collection_prefix: str = "lifecycle-kb"
     model_path: str | None = None  # None: the packaged MiniLM
     model_name: str = "all-MiniLM-L6-v2"

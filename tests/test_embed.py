@@ -1,0 +1,57 @@
+"""The ONNX export of the embedding model: same vectors as sentence-transformers, no torch when answering."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from lifecycle_bot.bot import Bot
+from lifecycle_bot.embed import ONNX_FILE, get_embedder, load_onnx, onnx_dir, query_embedder
+
+TEXTS = ["why is my pod stuck in Pending?", "OOMKilled, exit code 137",
+         "Événements: Warning FailedScheduling 0/3 nodes are available",  # non-ASCII
+         "long " * 400]  # past the model's 256-token limit: both must cut at the same place
+
+
+def test_export_gives_the_same_vectors_as_sentence_transformers(session_bot):
+    settings = session_bot.settings
+    path = onnx_dir(settings.resolved_model_path, settings.cache_dir) / ONNX_FILE
+    assert path.exists(), "indexing exports the model"
+    onnx = np.asarray(load_onnx(settings.resolved_model_path, path).get_text_embedding_batch(TEXTS))
+    st = np.asarray(get_embedder(settings.resolved_model_path).get_text_embedding_batch(TEXTS))
+    assert (onnx * st).sum(axis=1).min() > 0.9999
+    assert np.allclose(np.linalg.norm(onnx, axis=1), 1.0, atol=1e-5)
+
+
+def test_answering_in_a_new_process_does_not_import_torch(session_bot):
+    settings = session_bot.settings
+    code = (
+        "import sys, json\nfrom pathlib import Path\n"
+        "from lifecycle_bot.bot import Bot\n"
+        "from lifecycle_bot.settings import Settings\n"
+        f"bot = Bot(Settings(kb_dir=Path({str(settings.kb_dir)!r}), data_dir=Path({str(settings.data_dir)!r})))\n"
+        "answer = bot.ask('why is my pod stuck in Pending?')\n"
+        "print(json.dumps({'cited': [c.heading_path for c in answer.citations],"
+        " 'heavy': sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'sklearn') if m in sys.modules)}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["heavy"] == []
+    expected = session_bot.ask("why is my pod stuck in Pending?")
+    assert result["cited"] == [c.heading_path for c in expected.citations], "same answer as the torch path"
+
+
+def test_damaged_export_falls_back_to_sentence_transformers(session_bot, tmp_path, caplog):
+    model_path = session_bot.settings.resolved_model_path
+    broken = onnx_dir(model_path, tmp_path) / ONNX_FILE
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"\x00not an onnx model")
+    embedder = query_embedder(model_path, tmp_path)
+    assert type(embedder).__name__ == "HuggingFaceEmbedding"
+    assert "ignoring" in caplog.text
+    bot = Bot(session_bot.settings.with_(cache_dir=tmp_path))
+    assert bot.ask("why is my pod stuck in Pending?").citations
