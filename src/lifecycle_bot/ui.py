@@ -256,7 +256,8 @@ class App:
         return render.for_chat("".join(parts))
 
     def ask(self, question: str, paste: str, chat: list, state: dict) -> Iterator[tuple]:
-        """Stream one answer: the user's turn at once, then the answer growing word by word."""
+        """Stream one answer: the user's turn at once, then the answer growing (word by word when quoted,
+        sentence by sentence as a model writes and the check passes them)."""
         state = _session(state)
         chat = list(chat or [])
         text = "\n\n".join(p.strip() for p in (question or "", paste or "") if p and p.strip())
@@ -273,7 +274,8 @@ class App:
             return
         history = [t["question"] for t in state["turns"]]
         chat.append({"role": "user", "content": render.for_chat(render.question_html(text))})
-        chat.append({"role": "assistant", "content": '<p class="muted">Searching the docs\u2026</p>'})
+        waiting = "Searching the docs and writing the answer" if self.bot.settings.llm else "Searching the docs"
+        chat.append({"role": "assistant", "content": f'<p class="muted">{waiting}\u2026</p>'})
         yield chat, state, "", "", gr.skip(), ""
         turn = len(state["turns"])
         answer, written = None, []
