@@ -17,7 +17,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
@@ -190,15 +189,12 @@ class App:
     """Event handlers, plain Python so tests can call them without a browser."""
 
     def __init__(self, bot: Bot, startup: Startup, store: FeedbackStore, stream_delay: float = 0.02,
-                 stream_steps: int = 16, serialize_asks: bool = True):
+                 stream_steps: int = 16):
         self.bot = bot
         self.startup = startup
         self.store = store
         self.stream_delay = stream_delay
         self.stream_steps = stream_steps
-        # Bot.ask shares one BM25 retriever whose PyStemmer stemmer "must not be called
-        # concurrently" (its docstring); until the core guards it, answers are taken one at a time.
-        self._ask_lock = threading.Lock() if serialize_asks else nullcontext()
 
     # -- startup ---------------------------------------------------------------------------
     def wait_ready(self, progress: Callable = gr.Progress()) -> tuple:
@@ -215,16 +211,16 @@ class App:
         return gr.update(visible=False), gr.update(value=self.startup.error_html(), visible=True), gr.update(visible=False)
 
     # -- asking ----------------------------------------------------------------------------
-    def answer(self, question: str, history: list[str]) -> Answer:
-        with self._ask_lock:
-            return self.bot.ask(question, history=history)
 
     def events(self, question: str, history: list[str]) -> Iterator[Delta | Answer]:
-        """Checked sentences while a model writes, then the answer (extractive: the answer only)."""
-        if self.bot.settings.llm:  # the Bot guards retrieval itself; the model must not hold other users up
+        """Checked sentences while a model writes, then the answer (extractive: the answer only).
+
+        No lock here: the Bot guards its shared BM25 retriever itself, so users are answered in parallel.
+        """
+        if self.bot.settings.llm:
             yield from self.bot.stream(question, history=history)
         else:
-            yield self.answer(question, history)
+            yield self.bot.ask(question, history=history)
 
     def _record(self, text: str, history: list[str], answer: Answer, message_index: int) -> dict:
         sections = self.startup.sections
@@ -448,12 +444,12 @@ class App:
 
 
 def build_app(bot: Bot, startup: Startup | None = None, store: FeedbackStore | None = None,
-              stream_delay: float = 0.02, serialize_asks: bool = True) -> gr.Blocks:
+              stream_delay: float = 0.02) -> gr.Blocks:
     """The Blocks app around `bot`; starts the index startup thread if the caller did not."""
     gr.set_static_paths([STATIC_DIR])
     startup = (startup or Startup(bot)).start()
     store = store or FeedbackStore(bot.settings.feedback_db)
-    app = App(bot, startup, store, stream_delay=stream_delay, serialize_asks=serialize_asks)
+    app = App(bot, startup, store, stream_delay=stream_delay)
 
     with gr.Blocks(title="lifecycle-bot", fill_width=True) as demo:
         state = gr.State({})
