@@ -19,7 +19,7 @@ fi
 stamp=.venv/.bootstrap-stamp
 want="$( (cat pyproject.toml constraints.txt; echo "$EXTRAS") | sha256sum | cut -d' ' -f1)"
 have="$(cat "$stamp" 2>/dev/null || true)"
-case ",$1," in *,local-llm,*) test_model=1 ;; *) test_model=0 ;; esac
+case ",${1:-}," in *,local-llm,*) test_model=1 ;; *) test_model=0 ;; esac
 if ! grep -qxF "$want" <<<"$have"; then
     echo "bootstrap: installing pinned dependencies [$EXTRAS] into .venv ..." >&2
     .venv/bin/python -m pip install --quiet --disable-pip-version-check \
