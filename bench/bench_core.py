@@ -61,8 +61,8 @@ def main() -> None:
 
         sys.path.insert(0, str(ROOT / "src"))
         import lifecycle_bot  # noqa: F401
-        from lifecycle_bot.bot import Bot
-        from lifecycle_bot.settings import Settings
+        from lifecycle_bot.core.bot import Bot
+        from lifecycle_bot.core.settings import Settings
 
         bot = Bot(Settings(kb_dir=Path(args.kb), data_dir=data))
         bot.load()

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import lifecycle_bot  # noqa: F401  (applies the offline environment first)
-from lifecycle_bot.bot import Bot
-from lifecycle_bot.settings import Settings
+from lifecycle_bot.core.bot import Bot
+from lifecycle_bot.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_KB = ROOT / "tests" / "fixtures" / "kb"

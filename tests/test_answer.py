@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from lifecycle_bot.bot import Bot, QuestionError, is_followup, resolve_query
-from lifecycle_bot.retrieve import extract_identifiers
-from lifecycle_bot.text import normalise
+from lifecycle_bot.core.bot import Bot, QuestionError, is_followup, resolve_query
+from lifecycle_bot.core.retrieve import extract_identifiers
+from lifecycle_bot.core.text import normalise
 
 DESCRIBE = """\
 Name:         etl-load-4t1zxx72

@@ -8,8 +8,8 @@ import sys
 
 import numpy as np
 
-from lifecycle_bot.bot import Bot
-from lifecycle_bot.embed import ONNX_FILE, get_embedder, load_onnx, onnx_dir, query_embedder
+from lifecycle_bot.core.bot import Bot
+from lifecycle_bot.core.index.embed import ONNX_FILE, get_embedder, load_onnx, onnx_dir, query_embedder
 
 TEXTS = ["why is my pod stuck in Pending?", "OOMKilled, exit code 137",
          "Événements: Warning FailedScheduling 0/3 nodes are available",  # non-ASCII
@@ -30,8 +30,8 @@ def test_answering_in_a_new_process_does_not_import_torch(session_bot):
     settings = session_bot.settings
     code = (
         "import sys, json\nfrom pathlib import Path\n"
-        "from lifecycle_bot.bot import Bot\n"
-        "from lifecycle_bot.settings import Settings\n"
+        "from lifecycle_bot.core.bot import Bot\n"
+        "from lifecycle_bot.core.settings import Settings\n"
         f"bot = Bot(Settings(kb_dir=Path({str(settings.kb_dir)!r}), data_dir=Path({str(settings.data_dir)!r})))\n"
         "answer = bot.ask('why is my pod stuck in Pending?')\n"
         "print(json.dumps({'cited': [c.heading_path for c in answer.citations],"

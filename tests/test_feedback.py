@@ -9,14 +9,14 @@ import sys
 import threading
 from pathlib import Path
 
-from lifecycle_bot.feedback import Feedback, FeedbackStore, candidate_rows, export_candidates
+from lifecycle_bot.feedback.store import Feedback, FeedbackStore, candidate_rows, export_candidates
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 
 WRITER = r"""
 import sys, threading
 sys.path.insert(0, sys.argv[4])
-from lifecycle_bot.feedback import Feedback, FeedbackStore
+from lifecycle_bot.feedback.store import Feedback, FeedbackStore
 store = FeedbackStore(sys.argv[1])
 tag, threads, per = sys.argv[2], 4, int(sys.argv[3])
 def work(t):

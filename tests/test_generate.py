@@ -14,11 +14,11 @@ import pytest
 
 from chat_server import BlackHole, ScriptedChatServer, free_port
 from conftest import FIXTURE_KB, run_cli
-from lifecycle_bot import generate as gen
-from lifecycle_bot.answer import Passage, units_of
-from lifecycle_bot.bot import Bot
-from lifecycle_bot.models import Answer, Citation, Delta
-from lifecycle_bot.settings import Settings
+from lifecycle_bot.core.answer import generate as gen
+from lifecycle_bot.core.answer.extract import Passage, units_of
+from lifecycle_bot.core.bot import Bot
+from lifecycle_bot.core.types import Answer, Citation, Delta
+from lifecycle_bot.core.settings import Settings
 
 
 # -- sentences out of a stream ------------------------------------------------------------------
@@ -53,7 +53,7 @@ def test_numbers_and_identifiers_must_match_as_whole_tokens():
 
 def test_prompt_numbers_passages_and_treats_docs_and_pastes_as_data():
     citation = Citation("guide.md", "3. Debugging > 3.1 Pod stuck in Pending", "31-pod", 34, 38)
-    from lifecycle_bot.ingest.markdown import Unit
+    from lifecycle_bot.core.ingest.markdown import Unit
 
     passage = Passage(citation, [
         Unit("sentence", "A pod stays Pending when no node can take it.", 34, 34, 0),
@@ -281,7 +281,7 @@ def test_cli_prints_each_sentence_while_the_model_is_still_writing(tmp_path):
 
 
 def test_misconfigured_models_are_named_in_the_error():
-    from lifecycle_bot.llm import LLMError, open_model
+    from lifecycle_bot.core.llm import LLMError, open_model
 
     assert open_model(Settings(llm="")) is None
     for settings, message in [(Settings(llm="bogus"), "unknown --llm 'bogus'"),

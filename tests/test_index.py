@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle_bot import index as index_mod
-from lifecycle_bot.bot import Bot
-from lifecycle_bot.index import IndexCorrupt, IndexMissing, Store
-from lifecycle_bot.settings import Settings
+from lifecycle_bot.core.index import store as index_mod
+from lifecycle_bot.core.bot import Bot
+from lifecycle_bot.core.index.store import IndexCorrupt, IndexMissing, Store
+from lifecycle_bot.core.settings import Settings
 
 
 class CountingBot(Bot):

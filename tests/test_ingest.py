@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lifecycle_bot.ingest import load_kb
-from lifecycle_bot.ingest.excalidraw import parse_excalidraw
-from lifecycle_bot.ingest.markdown import parse_markdown, slugify, split_units
-from lifecycle_bot.ingest.mermaid import read_mermaid
+from lifecycle_bot.core.ingest import load_kb
+from lifecycle_bot.core.ingest.excalidraw import parse_excalidraw
+from lifecycle_bot.core.ingest.markdown import parse_markdown, slugify, split_units
+from lifecycle_bot.core.ingest.mermaid import read_mermaid
 
 
 def test_sections_carry_path_anchor_and_lines(kb_copy: Path):

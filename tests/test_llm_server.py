@@ -20,9 +20,9 @@ import pytest
 
 from chat_server import free_port
 from conftest import run_cli
-from lifecycle_bot.bot import Bot
-from lifecycle_bot.llm import LocalGGUF, OpenAICompatible
-from lifecycle_bot.models import Answer, Delta
+from lifecycle_bot.core.bot import Bot
+from lifecycle_bot.core.llm import LocalGGUF, OpenAICompatible
+from lifecycle_bot.core.types import Answer, Delta
 
 QUESTIONS = ["why is my pod stuck in Pending?", "what happens when a worker pod is OOMKilled?",
              "what does task_publish_max_retries do?"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lifecycle_bot import metrics as M
-from lifecycle_bot.evaluate import ItemResult, score
+from lifecycle_bot.evaluation import metrics as M
+from lifecycle_bot.evaluation.evaluate import ItemResult, score
 
 PENDING = {"file": "g.md", "anchor": "122-pod-stuck-in-pending", "heading_path": "12. Debugging > 12.2 Pod stuck in Pending"}
 QUEUED = {"file": "g.md", "anchor": "121-task-stuck-in-queued", "heading_path": "12. Debugging > 12.1 Task stuck in QUEUED"}

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle_bot.bot import Bot
-from lifecycle_bot.index import IndexUnavailable
-from lifecycle_bot.settings import Settings
+from lifecycle_bot.core.bot import Bot
+from lifecycle_bot.core.index.store import IndexUnavailable
+from lifecycle_bot.core.settings import Settings
 
 pytestmark = pytest.mark.server
 

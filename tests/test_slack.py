@@ -19,9 +19,9 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
-from lifecycle_bot.bot import Bot
-from lifecycle_bot.feedback import FeedbackStore
-from lifecycle_bot.slack import build_app, http_server, md_to_mrkdwn
+from lifecycle_bot.core.bot import Bot
+from lifecycle_bot.feedback.store import FeedbackStore
+from lifecycle_bot.faces.slack.app import build_app, http_server, md_to_mrkdwn
 
 BOT_TOKEN = "xoxb-1111111111-2222222222-TestTokenNeverLogged"
 SIGNING_SECRET = "8f14e45fceea167a5a36dedd4bea2543-test-secret"

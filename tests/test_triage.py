@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURE_KB, ROOT, run_cli
-from lifecycle_bot.bot import Bot
-from lifecycle_bot.signatures import CLASSES, PHASES, SIGNATURES, dominant, scan
-from lifecycle_bot.triage import (
+from lifecycle_bot.core.bot import Bot
+from lifecycle_bot.core.signatures import CLASSES, PHASES, SIGNATURES, dominant, scan
+from lifecycle_bot.triage.engine import (
     classify,
     score_tickets,
     sections_for,

@@ -12,11 +12,11 @@ import pytest
 
 gr = pytest.importorskip("gradio")
 
-from lifecycle_bot import ui  # noqa: E402  (imports lifecycle_bot first: offline env)
-from lifecycle_bot.bot import Bot  # noqa: E402
-from lifecycle_bot.feedback import FeedbackStore  # noqa: E402
-from lifecycle_bot.settings import Settings  # noqa: E402
-from lifecycle_bot.viewer import SectionIndex  # noqa: E402
+from lifecycle_bot.faces.web import app as ui  # noqa: E402  (imports lifecycle_bot first: offline env)
+from lifecycle_bot.core.bot import Bot  # noqa: E402
+from lifecycle_bot.feedback.store import FeedbackStore  # noqa: E402
+from lifecycle_bot.core.settings import Settings  # noqa: E402
+from lifecycle_bot.faces.web.viewer import SectionIndex  # noqa: E402
 
 FIXTURE_KB = Path(__file__).resolve().parent / "fixtures" / "kb"
 

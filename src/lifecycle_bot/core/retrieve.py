@@ -15,7 +15,7 @@ from typing import Any
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from lifecycle_bot.models import Chunk, Hit
+from lifecycle_bot.core.types import Chunk, Hit
 
 _BACKTICK = re.compile(r"`([^`\n]{2,80})`")
 _IDENT = re.compile(

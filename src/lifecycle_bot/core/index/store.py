@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from lifecycle_bot.models import Chunk
-from lifecycle_bot.settings import CHUNKING_VERSION, Settings
+from lifecycle_bot.core.types import Chunk
+from lifecycle_bot.core.settings import CHUNKING_VERSION, Settings
 
 MANIFEST_COLLECTION = "lifecycle-manifest"
 MANIFEST_ID = "manifest"
@@ -264,7 +264,7 @@ class Store:
 
     def _build_units(self, target, wanted: dict[str, Chunk], old, current: Manifest | None, embed) -> None:
         """Vectors of each chunk's quotable units; unchanged chunks' vectors are copied, not recomputed."""
-        from lifecycle_bot.answer import units_of
+        from lifecycle_bot.core.answer.extract import units_of
 
         have: set[str] = set()
         if old is not None and current is not None:

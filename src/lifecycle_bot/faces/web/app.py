@@ -22,14 +22,14 @@ from pathlib import Path
 
 import gradio as gr
 
-from lifecycle_bot import render
-from lifecycle_bot.bot import Bot, QuestionError
-from lifecycle_bot.feedback import Feedback, FeedbackStore, export_candidates
-from lifecycle_bot.index import IndexUnavailable
-from lifecycle_bot.generate import join_sentences
-from lifecycle_bot.models import Answer, Delta, PasteFinding
-from lifecycle_bot.settings import Settings
-from lifecycle_bot.viewer import SectionIndex
+from lifecycle_bot.render import html as render
+from lifecycle_bot.core.bot import Bot, QuestionError
+from lifecycle_bot.feedback.store import Feedback, FeedbackStore, export_candidates
+from lifecycle_bot.core.index.store import IndexUnavailable
+from lifecycle_bot.core.answer.generate import join_sentences
+from lifecycle_bot.core.types import Answer, Delta, PasteFinding
+from lifecycle_bot.core.settings import Settings
+from lifecycle_bot.faces.web.viewer import SectionIndex
 
 log = logging.getLogger(__name__)
 
@@ -415,7 +415,7 @@ class App:
 
     def triage_ticket(self, text: str) -> str:
         """Triage tab: one pasted ticket -> class, phase, evidence, sections, checklist (Markdown, escaped)."""
-        from lifecycle_bot.triage import triage, triage_markdown
+        from lifecycle_bot.triage.engine import triage, triage_markdown
 
         if not (text or "").strip():
             return "Paste a ticket first: `kubectl describe pod` output, events, logs or the user's own words."
@@ -425,7 +425,7 @@ class App:
 
     def triage_file(self, upload) -> tuple:
         """Triage tab: a JSONL batch ({id, text} per line) -> a CSV to download, or a clear error."""
-        from lifecycle_bot.triage import triage_batch_csv
+        from lifecycle_bot.triage.engine import triage_batch_csv
 
         if upload is None:
             return None, "Upload a `.jsonl` file with one `{\"id\", \"text\"}` object per line."

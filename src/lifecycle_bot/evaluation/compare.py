@@ -11,8 +11,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from lifecycle_bot import metrics as M
-from lifecycle_bot.evaluate import DEFAULT_SETS, load_items
+from lifecycle_bot.evaluation import metrics as M
+from lifecycle_bot.evaluation.evaluate import DEFAULT_SETS, load_items
 
 K = 10
 
@@ -87,7 +87,7 @@ def _metrics(rankings: list[tuple[list[dict], list[dict]]]) -> dict[str, float]:
 def run(bot, sets: list[Path]) -> dict[str, dict[str, dict[str, float]]]:
     from llama_index.core.schema import QueryBundle
 
-    from lifecycle_bot.embed import get_embedder
+    from lifecycle_bot.core.index.embed import get_embedder
 
     retriever = bot.load()
     embedder = get_embedder(bot.settings.resolved_model_path)

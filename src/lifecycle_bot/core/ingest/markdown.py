@@ -13,8 +13,8 @@ from functools import lru_cache
 
 from markdown_it import MarkdownIt
 
-from lifecycle_bot.ingest.mermaid import read_mermaid
-from lifecycle_bot.models import Chunk
+from lifecycle_bot.core.ingest.mermaid import read_mermaid
+from lifecycle_bot.core.types import Chunk
 
 MAX_CHUNK_CHARS = 1400
 

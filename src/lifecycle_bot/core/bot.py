@@ -10,20 +10,20 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lifecycle_bot import confidence as conf
-from lifecycle_bot.answer import compose, idf_table
-from lifecycle_bot.index import BuildReport, IndexUnavailable, Store, wipe_local
-from lifecycle_bot.ingest import load_kb
-from lifecycle_bot.models import Answer, Citation, Delta, Hit, IngestError, PasteFinding
-from lifecycle_bot.settings import Settings
-from lifecycle_bot.signatures import dominant, scan, split_question
-from lifecycle_bot.text import STOPWORDS, content_terms, words
+from lifecycle_bot.core.answer import confidence as conf
+from lifecycle_bot.core.answer.extract import compose, idf_table
+from lifecycle_bot.core.index.store import BuildReport, IndexUnavailable, Store, wipe_local
+from lifecycle_bot.core.ingest import load_kb
+from lifecycle_bot.core.types import Answer, Citation, Delta, Hit, IngestError, PasteFinding
+from lifecycle_bot.core.settings import Settings
+from lifecycle_bot.core.signatures import dominant, scan, split_question
+from lifecycle_bot.core.text import STOPWORDS, content_terms, words
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # retrieval pulls in llama-index; a no-change `index` run should not pay for it
-    from lifecycle_bot.llm import ChatModel
-    from lifecycle_bot.retrieve import HybridRetriever, SearchResult
+    from lifecycle_bot.core.llm import ChatModel
+    from lifecycle_bot.core.retrieve import HybridRetriever, SearchResult
 
 
 @dataclass
@@ -105,7 +105,7 @@ class Bot:
 
     def embed_texts(self, texts: list[str]) -> list[list[float]]:
         """Vectors for the index, from sentence-transformers."""
-        from lifecycle_bot.embed import get_embedder
+        from lifecycle_bot.core.index.embed import get_embedder
 
         return get_embedder(self.settings.resolved_model_path).get_text_embedding_batch(texts)
 
@@ -131,13 +131,13 @@ class Bot:
 
     def _export_onnx(self) -> None:
         """Export the model for fast start-up, once; answering works without it, only slower to start."""
-        from lifecycle_bot.embed import ONNX_FILE, onnx_dir
+        from lifecycle_bot.core.index.embed import ONNX_FILE, onnx_dir
 
         model_path = self.settings.resolved_model_path
         if (onnx_dir(model_path, self.settings.cache_dir) / ONNX_FILE).exists():
             return
         try:
-            from lifecycle_bot.embed import export_onnx
+            from lifecycle_bot.core.index.embed import export_onnx
 
             if export_onnx(model_path, self.settings.cache_dir) is None:
                 log.warning("the ONNX export disagreed with sentence-transformers; not used")
@@ -150,7 +150,7 @@ class Bot:
             self.store.live_collection()
             return None
         except IndexUnavailable as exc:
-            from lifecycle_bot.index import IndexMissing
+            from lifecycle_bot.core.index.store import IndexMissing
 
             if isinstance(exc, IndexMissing):
                 return self.index(progress=progress)
@@ -162,8 +162,8 @@ class Bot:
                 from llama_index.core import VectorStoreIndex
                 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-                from lifecycle_bot.embed import query_embedder
-                from lifecycle_bot.retrieve import HybridRetriever
+                from lifecycle_bot.core.index.embed import query_embedder
+                from lifecycle_bot.core.retrieve import HybridRetriever
 
                 model_path = self.settings.resolved_model_path
                 manifest, collection, chunks = self.store.load_chunks()
@@ -289,15 +289,15 @@ class Bot:
     def llm(self) -> "ChatModel":
         with self._lock:
             if self._llm is None:
-                from lifecycle_bot.llm import open_model
+                from lifecycle_bot.core.llm import open_model
 
                 self._llm = open_model(self.settings)
             return self._llm
 
     def _generate(self, a: Analysis, confidence: float):
         """Stream a model's answer through the citation check; any failure gives the extractive answer."""
-        from lifecycle_bot import generate as gen
-        from lifecycle_bot.llm import LLMError, with_deadline
+        from lifecycle_bot.core.answer import generate as gen
+        from lifecycle_bot.core.llm import LLMError, with_deadline
 
         if self._support is None:
             self._support = gen.load_support_model()
@@ -343,7 +343,7 @@ class Bot:
         """Sentence vectors of a passage's units: from the index, embedded now if the index lacks one."""
         import numpy as np
 
-        from lifecycle_bot.answer import units_of
+        from lifecycle_bot.core.answer.extract import units_of
 
         key = (passage.citation.file, passage.citation.anchor or passage.citation.heading_path)
         known = {}

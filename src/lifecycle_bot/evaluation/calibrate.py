@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from lifecycle_bot import confidence as conf
-from lifecycle_bot.evaluate import load_items
+from lifecycle_bot.core.answer import confidence as conf
+from lifecycle_bot.evaluation.evaluate import load_items
 
 
 def feature_rows(bot, items: list[dict]) -> list[tuple[dict[str, float], int]]:
@@ -19,7 +19,7 @@ def feature_rows(bot, items: list[dict]) -> list[tuple[dict[str, float], int]]:
 
 
 def cli_calibrate(ctx: click.Context, eval_set: Path) -> None:
-    from lifecycle_bot.cli import _open_bot_for_questions
+    from lifecycle_bot.faces.cli.main import _open_bot_for_questions
 
     if "holdout" in eval_set.name:
         raise click.ClickException("the holdout set is never used for fitting")
@@ -42,9 +42,9 @@ def support_rows(bot, items: list[dict]) -> list[dict]:
     """
     import numpy as np
 
-    from lifecycle_bot import generate as gen
-    from lifecycle_bot.answer import Passage, units_of
-    from lifecycle_bot.models import Citation
+    from lifecycle_bot.core.answer import generate as gen
+    from lifecycle_bot.core.answer.extract import Passage, units_of
+    from lifecycle_bot.core.types import Citation
 
     bot.load()
     unweighted = gen.SupportModel(weight=0.5, threshold=0.0)
@@ -114,9 +114,9 @@ def cli_calibrate_support(ctx: click.Context, path: Path) -> None:
     """Fit on half the passages (even rows), report on the other half, write support.json."""
     import json
 
-    from lifecycle_bot import generate as gen
-    from lifecycle_bot.cli import _open_bot_for_questions
-    from lifecycle_bot.jsonl import read_jsonl
+    from lifecycle_bot.core.answer import generate as gen
+    from lifecycle_bot.faces.cli.main import _open_bot_for_questions
+    from lifecycle_bot.core.jsonl import read_jsonl
 
     bot = _open_bot_for_questions(ctx)
     rows = support_rows(bot, read_jsonl(path, required=("file", "start_line", "end_line", "sentence", "label")))

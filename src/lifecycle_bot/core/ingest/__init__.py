@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lifecycle_bot.ingest.excalidraw import ExcalidrawError, parse_excalidraw
-from lifecycle_bot.ingest.markdown import parse_markdown
-from lifecycle_bot.models import Chunk, IngestError
+from lifecycle_bot.core.ingest.excalidraw import ExcalidrawError, parse_excalidraw
+from lifecycle_bot.core.ingest.markdown import parse_markdown
+from lifecycle_bot.core.types import Chunk, IngestError
 
 MARKDOWN = (".md", ".markdown")
 EXCALIDRAW = (".excalidraw", ".excalidraw.json")

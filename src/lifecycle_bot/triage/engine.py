@@ -18,14 +18,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lifecycle_bot.jsonl import iter_jsonl
-from lifecycle_bot.models import Chunk, Citation
-from lifecycle_bot.playbook import PLAYBOOK, Step
-from lifecycle_bot.signatures import BY_NAME, CLASSES, PRECEDENCE_RULE, STRONG, Match, rank_classes, scan
-from lifecycle_bot.text import content_terms
+from lifecycle_bot.core.jsonl import iter_jsonl
+from lifecycle_bot.core.types import Chunk, Citation
+from lifecycle_bot.triage.playbook import PLAYBOOK, Step
+from lifecycle_bot.core.signatures import BY_NAME, CLASSES, PRECEDENCE_RULE, STRONG, Match, rank_classes, scan
+from lifecycle_bot.core.text import content_terms
 
 if TYPE_CHECKING:  # pragma: no cover
-    from lifecycle_bot.bot import Bot
+    from lifecycle_bot.core.bot import Bot
 
 UNKNOWN = "unknown"
 MAX_EVIDENCE = 5
@@ -501,7 +501,7 @@ def cli_triage(ctx, file: Path | None, batch: Path | None, out: Path | None, as_
 
     import click
 
-    from lifecycle_bot.cli import BotError, _open_bot_for_questions
+    from lifecycle_bot.faces.cli.main import BotError, _open_bot_for_questions
 
     if (file is None) == (batch is None):
         raise click.UsageError("give a ticket FILE ('-' for stdin) or --batch tickets.jsonl")

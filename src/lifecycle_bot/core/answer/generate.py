@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lifecycle_bot.answer import Passage, unit_terms
-from lifecycle_bot.models import Citation
-from lifecycle_bot.text import content_terms
+from lifecycle_bot.core.answer.extract import Passage, unit_terms
+from lifecycle_bot.core.types import Citation
+from lifecycle_bot.core.text import content_terms
 
 SUPPORT_FILE = Path(__file__).with_name("support.json")
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
-from lifecycle_bot.settings import Settings
+from lifecycle_bot.core.settings import Settings
 
 KINDS = ("openai-compatible", "gguf")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from lifecycle_bot.settings import Settings
+from lifecycle_bot.core.settings import Settings
 
 
 class BotError(click.ClickException):
@@ -21,7 +21,7 @@ def _settings(ctx: click.Context) -> Settings:
 
 
 def _bot(ctx: click.Context):
-    from lifecycle_bot.bot import Bot
+    from lifecycle_bot.core.bot import Bot
 
     if "bot" not in ctx.obj:
         ctx.obj["bot"] = Bot(_settings(ctx))
@@ -74,7 +74,7 @@ def llm_options(command):
 
 def _print_streamed(bot, question: str, history: list[str]) -> None:
     """Print checked sentences as the model writes them, then the sources."""
-    from lifecycle_bot.models import Answer
+    from lifecycle_bot.core.types import Answer
 
     shown = False
     for event in bot.stream(question, history=history):
@@ -101,7 +101,7 @@ def _print_streamed(bot, question: str, history: list[str]) -> None:
 @click.pass_context
 def index(ctx: click.Context, rebuild: bool) -> None:
     """Build or update the index (only new or changed sections are embedded)."""
-    from lifecycle_bot.index import IndexUnavailable
+    from lifecycle_bot.core.index.store import IndexUnavailable
 
     settings = _settings(ctx)
     _check_kb(settings)
@@ -123,7 +123,7 @@ def index(ctx: click.Context, rebuild: bool) -> None:
 
 
 def _open_bot_for_questions(ctx: click.Context):
-    from lifecycle_bot.index import IndexUnavailable
+    from lifecycle_bot.core.index.store import IndexUnavailable
 
     settings = _settings(ctx)
     _check_kb(settings)
@@ -147,7 +147,7 @@ def _open_bot_for_questions(ctx: click.Context):
 @click.pass_context
 def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | None, history: tuple[str, ...]) -> None:
     """Ask a question (or '-' to read it from stdin); --batch answers a JSONL file."""
-    from lifecycle_bot.bot import QuestionError
+    from lifecycle_bot.core.bot import QuestionError
 
     if batch is None and question is None:
         raise click.UsageError("give a QUESTION, '-' for stdin, or --batch FILE")
@@ -167,7 +167,7 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
         except QuestionError as exc:
             raise BotError(str(exc)) from None
         return
-    from lifecycle_bot.jsonl import read_jsonl
+    from lifecycle_bot.core.jsonl import read_jsonl
 
     try:
         items = read_jsonl(batch, required=("id", "question"))
@@ -193,7 +193,7 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
 def serve(ctx: click.Context, host: str, port: int, open_browser: bool) -> None:
     """Open the Gradio app (builds the index first if there is none)."""
     _check_kb(_settings(ctx))
-    from lifecycle_bot.ui import serve as run_ui
+    from lifecycle_bot.faces.web.app import serve as run_ui
 
     run_ui(_settings(ctx), host=host, port=port, open_browser=open_browser)
 
@@ -205,9 +205,9 @@ def serve(ctx: click.Context, host: str, port: int, open_browser: bool) -> None:
 def slack(ctx: click.Context, port: int) -> None:
     """Run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP mode with SLACK_SIGNING_SECRET)."""
     _check_kb(_settings(ctx))
-    from lifecycle_bot.index import IndexUnavailable
-    from lifecycle_bot.slack import SlackConfigError
-    from lifecycle_bot.slack import run as run_slack
+    from lifecycle_bot.core.index.store import IndexUnavailable
+    from lifecycle_bot.faces.slack.app import SlackConfigError
+    from lifecycle_bot.faces.slack.app import run as run_slack
 
     try:
         run_slack(_settings(ctx), port=port)
@@ -223,7 +223,7 @@ def slack(ctx: click.Context, port: int) -> None:
 @click.pass_context
 def triage(ctx: click.Context, file: Path | None, batch: Path | None, out: Path | None, as_json: bool) -> None:
     """Triage a support ticket (FILE or '-' for stdin) or a batch of them."""
-    from lifecycle_bot.triage import cli_triage
+    from lifecycle_bot.triage.engine import cli_triage
 
     cli_triage(ctx, file=file, batch=batch, out=out, as_json=as_json)
 
@@ -238,11 +238,11 @@ def triage(ctx: click.Context, file: Path | None, batch: Path | None, out: Path 
 @click.pass_context
 def eval_cmd(ctx: click.Context, eval_set: tuple[Path, ...], gate: bool, accept: bool, compare: bool) -> None:
     """Score the bot on known question/answer pairs."""
-    from lifecycle_bot.evaluate import cli_eval
+    from lifecycle_bot.evaluation.evaluate import cli_eval
 
     cli_eval(ctx, sets=list(eval_set), gate=gate, accept=accept)
     if compare:
-        from lifecycle_bot.compare import write_report
+        from lifecycle_bot.evaluation.compare import write_report
 
         write_report(ctx.obj["bot"], list(eval_set))
 
@@ -256,7 +256,7 @@ def eval_cmd(ctx: click.Context, eval_set: tuple[Path, ...], gate: bool, accept:
 @click.pass_context
 def calibrate(ctx: click.Context, eval_set: Path, support_set: Path | None) -> None:
     """Refit the answer-confidence model on the dev set and write calibration.json."""
-    from lifecycle_bot.calibrate import cli_calibrate, cli_calibrate_support
+    from lifecycle_bot.evaluation.calibrate import cli_calibrate, cli_calibrate_support
 
     if support_set is not None:
         cli_calibrate_support(ctx, support_set)

@@ -12,9 +12,9 @@ from functools import lru_cache
 from collections import Counter
 from dataclasses import dataclass
 
-from lifecycle_bot.ingest.markdown import Unit, split_units
-from lifecycle_bot.models import Chunk, Citation, Hit
-from lifecycle_bot.text import content_terms
+from lifecycle_bot.core.ingest.markdown import Unit, split_units
+from lifecycle_bot.core.types import Chunk, Citation, Hit
+from lifecycle_bot.core.text import content_terms
 
 HOW_INTENT = re.compile(r"\b(how|fix|command|check|confirm|debug|find|see|list|show|set|configure|kubectl|sql|query|resolve|solve)\b", re.I)
 

@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from lifecycle_bot.models import Chunk
+from lifecycle_bot.core.types import Chunk
 
 SHAPES = {"rectangle", "ellipse", "diamond", "frame"}
 LINES_PER_CHUNK = 14

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from lifecycle_bot.text import STOPWORDS, normalise, stem, words
+from lifecycle_bot.core.text import STOPWORDS, normalise, stem, words
 
 # Negations and limiters change a fact's meaning, so a key fact keeps them as required terms.
 _KEEP = {"not", "no", "never", "only", "without", "all", "each", "every", "per", "before", "after", "once"}

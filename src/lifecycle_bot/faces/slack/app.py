@@ -25,12 +25,12 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from lifecycle_bot.settings import Settings
-from lifecycle_bot.signatures import looks_like_paste
+from lifecycle_bot.core.settings import Settings
+from lifecycle_bot.core.signatures import looks_like_paste
 
 if TYPE_CHECKING:  # pragma: no cover
-    from lifecycle_bot.bot import Bot
-    from lifecycle_bot.models import Answer
+    from lifecycle_bot.core.bot import Bot
+    from lifecycle_bot.core.types import Answer
 
 LOG_NAME = "lifecycle_bot.slack"
 SECTION_LIMIT = 2900  # Slack allows 3000 characters per section block
@@ -188,7 +188,7 @@ class Asked:
 
 def record_vote(settings: Settings, asked: Asked, vote: str, user: str = "") -> int:
     """Write one Slack vote to the shared feedback store (lifecycle_bot.feedback)."""
-    from lifecycle_bot.feedback import Feedback, FeedbackStore
+    from lifecycle_bot.feedback.store import Feedback, FeedbackStore
 
     return FeedbackStore(settings.feedback_db).add(Feedback(
         question=asked.question, answer=asked.answer, citations=asked.citations, confidence=asked.confidence,
@@ -271,8 +271,8 @@ class SlackBot:
                                 unfurl_links=False, unfurl_media=False)
 
     def reply(self, question: str, turns: list[str], session: str) -> Reply:
-        from lifecycle_bot.bot import QuestionError
-        from lifecycle_bot.triage import triage, triage_markdown
+        from lifecycle_bot.core.bot import QuestionError
+        from lifecycle_bot.triage.engine import triage, triage_markdown
 
         try:
             answer = self.bot.ask(question, history=turns)
@@ -371,7 +371,7 @@ def http_server(app: App, host: str = "0.0.0.0", port: int = 3000, path: str = "
 
 def run(settings: Settings, port: int = 3000) -> None:
     """`lifecycle-bot slack`: Socket Mode when SLACK_APP_TOKEN is set, otherwise HTTP mode."""
-    from lifecycle_bot.bot import Bot
+    from lifecycle_bot.core.bot import Bot
 
     bot_token = os.environ.get("SLACK_BOT_TOKEN")
     app_token = os.environ.get("SLACK_APP_TOKEN")

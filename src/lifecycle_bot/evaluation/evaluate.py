@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from lifecycle_bot import metrics as M
+from lifecycle_bot.evaluation import metrics as M
 
 EVAL_DIR = Path("eval")
 DEFAULT_SETS = (EVAL_DIR / "qa.jsonl", EVAL_DIR / "holdout.jsonl")
@@ -24,7 +24,7 @@ METRICS = ("hit@1", "hit@5", "mrr", "ndcg@5", "key_fact_recall", "citation_preci
 
 
 def load_items(path: Path) -> list[dict]:
-    from lifecycle_bot.jsonl import read_jsonl
+    from lifecycle_bot.core.jsonl import read_jsonl
 
     try:
         return read_jsonl(path, required=("id", "question"))
@@ -61,7 +61,7 @@ def _section(hit) -> dict:
 
 
 def run_item(bot, item: dict) -> ItemResult:
-    from lifecycle_bot.bot import QuestionError
+    from lifecycle_bot.core.bot import QuestionError
 
     expected = item.get("expected") or []
     started = time.perf_counter()
@@ -181,7 +181,7 @@ def baseline_diff(set_name: str, results: list[ItemResult], baseline: dict) -> l
 
 
 def cli_eval(ctx: click.Context, sets: list[Path], gate: bool, accept: bool = False, triage: bool = True) -> None:
-    from lifecycle_bot.cli import _open_bot_for_questions
+    from lifecycle_bot.faces.cli.main import _open_bot_for_questions
 
     sets = sets or [p for p in DEFAULT_SETS if p.exists()]
     if not sets:
@@ -219,7 +219,7 @@ def cli_eval(ctx: click.Context, sets: list[Path], gate: bool, accept: bool = Fa
         accepted[name] = {r.id: r.passed for r in results}
     if triage and TICKETS.exists():
         try:
-            from lifecycle_bot.triage import score_tickets
+            from lifecycle_bot.triage.engine import score_tickets
         except ImportError:
             score_tickets = None
         if score_tickets is not None:

@@ -1,0 +1,2 @@
+"""The Slack bot: Bolt handlers, thread history, Block Kit replies and votes.
+"""

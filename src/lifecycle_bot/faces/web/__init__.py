@@ -1,0 +1,2 @@
+"""The Gradio app (`app`), its section viewer (`viewer`) and static assets.
+"""
