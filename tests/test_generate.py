@@ -75,7 +75,7 @@ def test_prompt_numbers_passages_and_treats_docs_and_pastes_as_data():
 
 # -- the citation check with the real embedding model --------------------------------------------
 def _passage(bot: Bot, anchor: str) -> Passage:
-    chunks = bot._sections[("guide.md", anchor)]
+    chunks = bot.section_chunks()[("guide.md", anchor)]
     c = chunks[0]
     return Passage(Citation(c.file, c.heading_path, c.anchor, c.start_line, c.end_line),
                    [u for ch in chunks for u in units_of(ch)])
@@ -85,9 +85,9 @@ def _passage(bot: Bot, anchor: str) -> Passage:
 def checker(permissive_bot):
     bot = permissive_bot
     passages = [_passage(bot, "31-pod-stuck-in-pending"), _passage(bot, "32-oomkilled")]
-    evidence = [gen.Evidence(p, bot._vectors_of(p)) for p in passages]
+    evidence = [gen.Evidence(p, bot.vectors_of(p)) for p in passages]
     assert all(e.vectors is not None for e in evidence), "unit vectors come from the index"
-    return gen.CitationChecker(evidence, bot.embed_sentences, bot._idf, gen.load_support_model())
+    return gen.CitationChecker(evidence, bot.embed_sentences, bot.idf, gen.load_support_model())
 
 
 def test_supported_sentence_is_kept_with_its_citation(checker):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle_bot.render import html as render
+from lifecycle_bot import render
 from lifecycle_bot.core.types import PasteFinding
 
 FIXTURE_DIAGRAM = Path(__file__).parent / "fixtures" / "kb" / "excalidraw" / "flow.excalidraw"

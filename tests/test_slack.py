@@ -21,7 +21,8 @@ from slack_sdk.signature import SignatureVerifier
 
 from lifecycle_bot.core.bot import Bot
 from lifecycle_bot.feedback.store import FeedbackStore
-from lifecycle_bot.faces.slack.app import build_app, http_server, md_to_mrkdwn
+from lifecycle_bot.faces.slack import build_app, http_server
+from lifecycle_bot.render.slack import md_to_mrkdwn
 
 BOT_TOKEN = "xoxb-1111111111-2222222222-TestTokenNeverLogged"
 SIGNING_SECRET = "8f14e45fceea167a5a36dedd4bea2543-test-secret"

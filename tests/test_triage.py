@@ -12,15 +12,10 @@ import pytest
 from conftest import FIXTURE_KB, ROOT, run_cli
 from lifecycle_bot.core.bot import Bot
 from lifecycle_bot.core.signatures import CLASSES, PHASES, SIGNATURES, dominant, scan
-from lifecycle_bot.triage.engine import (
-    classify,
-    score_tickets,
-    sections_for,
-    triage,
-    triage_batch,
-    triage_batch_csv,
-    triage_markdown,
-)
+from lifecycle_bot.evaluation.tickets import score_tickets
+from lifecycle_bot.render.triage import triage_markdown
+from lifecycle_bot.triage.batch import triage_batch, triage_batch_csv
+from lifecycle_bot.triage.engine import classify, sections_for, triage
 
 TICKETS = ROOT / "eval" / "tickets.jsonl"
 

@@ -34,7 +34,7 @@ def ready(session_bot):
 @pytest.fixture()
 def app(ready, tmp_path):
     bot, startup = ready
-    return ui.App(bot, startup, FeedbackStore(tmp_path / "fb.sqlite3"), stream_delay=0)
+    return ui.App(bot, startup, FeedbackStore(tmp_path / "fb.sqlite3"), )
 
 
 def run(app: ui.App, question: str, state: dict | None = None, chat: list | None = None, paste: str = ""):
@@ -52,11 +52,10 @@ def click(ref: str):
     return SimpleNamespace(_data={"ref": ref})
 
 
-def test_answer_streams_progressively_with_citations(app):
+def test_extractive_answer_comes_whole_after_the_placeholder_with_citations(app):
     steps, chat, state = run(app, "why is my pod Pending?")
-    assert len(steps) > 3, "the answer is streamed, not sent in one piece"
-    assistant = [s[0][-1]["content"] for s in steps[1:]]
-    assert all(len(a) <= len(b) for a, b in zip(assistant[1:], assistant[2:])), "the text only grows"
+    # no fake typing: the user's turn and a placeholder at once, then the quoted answer in one piece
+    assert len(steps) == 2, "placeholder, then the whole answer"
     assert chat[0]["role"] == "user" and chat[1]["role"] == "assistant"
     assert 'href="#cite-0-1"' in chat[1]["content"] and "Pending" in chat[1]["content"]
     assert "\n" not in chat[1]["content"]
@@ -183,12 +182,13 @@ def test_startup_progress_then_ready(ready):
     class SlowBot:
         settings = bot.settings
 
-        def ensure_index(self, progress=None):
+        def open(self, progress=None):
             progress(64, 128)
             gate.wait(10)
+            bot.open()
 
-        def load(self):
-            return bot.load()
+        def chunks(self):
+            return bot.chunks()
 
     startup = ui.Startup(SlowBot()).start()
     app = ui.App(SlowBot(), startup, FeedbackStore(bot.settings.data_dir / "x.sqlite3"))
@@ -306,7 +306,7 @@ def test_generated_answer_streams_sentence_by_sentence_and_says_who_wrote_it(rea
         llm = Bot(bot.settings.with_(llm="openai-compatible", llm_url=server.url, llm_model="scripted",
                                      refusal_threshold=0.0))
         llm.load()
-        app = ui.App(llm, startup, FeedbackStore(tmp_path / "fb.sqlite3"), stream_delay=0)
+        app = ui.App(llm, startup, FeedbackStore(tmp_path / "fb.sqlite3"), )
         shown = []
         for step in app.ask("why is my pod stuck in Pending?", "", [], {}):
             shown.append(step[0][-1]["content"])  # the chat list is reused between updates: copy now
@@ -326,7 +326,7 @@ def test_model_failure_is_shown_with_the_extractive_answer(ready, tmp_path):
         llm = Bot(bot.settings.with_(llm="openai-compatible", llm_url=server.url, llm_model="scripted",
                                      refusal_threshold=0.0))
         llm.load()
-        app = ui.App(llm, startup, FeedbackStore(tmp_path / "fb.sqlite3"), stream_delay=0)
+        app = ui.App(llm, startup, FeedbackStore(tmp_path / "fb.sqlite3"), )
         _, chat, state = run(app, "why is my pod stuck in Pending?")
     assert 'class="notice"' in chat[-1]["content"] and "Showing the extractive answer" in chat[-1]["content"]
     assert state["turns"][0]["mode"] == "extractive" and state["turns"][0]["citations"]

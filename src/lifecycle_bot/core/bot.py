@@ -1,23 +1,23 @@
-"""The Bot: ingest -> index -> retrieve -> answer. Every face (CLI, UI, Slack, triage) calls this."""
+"""The Bot: ingest -> index -> retrieve -> answer. Every face (CLI, UI, Slack), triage and the eval call this."""
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from lifecycle_bot.core.answer import confidence as conf
 from lifecycle_bot.core.answer.extract import compose, idf_table
 from lifecycle_bot.core.index.store import BuildReport, IndexUnavailable, Store, wipe_local
 from lifecycle_bot.core.ingest import load_kb
-from lifecycle_bot.core.types import Answer, Citation, Delta, Hit, IngestError, PasteFinding
+from lifecycle_bot.core.types import DECLINE_TEXT, Answer, Citation, Delta, Hit, IngestError, PasteFinding
 from lifecycle_bot.core.settings import Settings
 from lifecycle_bot.core.signatures import dominant, scan, split_question
-from lifecycle_bot.core.text import STOPWORDS, content_terms, words
+from lifecycle_bot.core.conversation import history_questions, is_followup, resolve_query
+from lifecycle_bot.core.text import content_terms
 
 log = logging.getLogger(__name__)
 
@@ -40,45 +40,6 @@ class QuestionError(ValueError):
     """The question cannot be answered as given (empty, too long, not text)."""
 
 
-_FOLLOWUP_START = re.compile(
-    r"^\s*(and|but|so|also|then|ok|okay|what about|how about|and if|what if|why|how do i fix|how to fix|"
-    r"how can i fix|what does that|does that|is that|can i|should i|where|which)\b",
-    re.I,
-)
-_ANAPHORA = re.compile(r"\b(it|its|it's|that|this|those|these|they|them|there|same|instead|one)\b", re.I)
-
-
-def is_followup(question: str) -> bool:
-    """A question that leans on the conversation ("how do I fix it?")."""
-    terms = [w for w in words(question) if w not in STOPWORDS]
-    if len(terms) <= 2:
-        return True
-    return bool(_ANAPHORA.search(question)) and (len(terms) <= 6 or bool(_FOLLOWUP_START.match(question)))
-
-
-def history_questions(history: Iterable) -> list[str]:
-    """Earlier *user* turns from plain strings or chat-style dicts / (role, text) pairs."""
-    out: list[str] = []
-    for turn in history or ():
-        if isinstance(turn, str):
-            out.append(turn)
-        elif isinstance(turn, dict) and turn.get("role", "user") == "user":
-            out.append(str(turn.get("content", "")))
-        elif isinstance(turn, (list, tuple)) and len(turn) == 2 and turn[0] == "user":
-            out.append(str(turn[1]))
-    return [q for q in out if q.strip()]
-
-
-def resolve_query(question: str, history: Sequence[str]) -> str:
-    """The standalone query for retrieval: a follow-up is read together with the last turns."""
-    if not history or not is_followup(question):
-        return question
-    context = [history[-1]]
-    if len(history) > 1 and is_followup(history[-1]):
-        context.insert(0, history[-2])
-    return " ".join(context + [question])
-
-
 class Bot:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
@@ -93,8 +54,9 @@ class Bot:
         self._unit_vectors: dict = {}
         self._terms_cache: dict[str, set[str]] = {}
         self._store: Store | None = None
-        self.calibration = conf.load()
+        self.calibration = conf.load(self.settings.calibration_file)
         self.ingest_errors: list[IngestError] = []
+        self.extensions: dict[str, object] = {}  # per-bot state of layers above the core (triage's KB view)
 
     # -- index ---------------------------------------------------------------------------------
     @property
@@ -155,6 +117,29 @@ class Bot:
             if isinstance(exc, IndexMissing):
                 return self.index(progress=progress)
             raise
+
+    def open(self, progress: Callable[[int, int], None] | None = None) -> BuildReport | None:
+        """Ready to answer: build the index if there is none (reported through `progress`), then load it.
+
+        Every face opens the bot this way; the report says what was built (None: the index was there).
+        """
+        report = self.ensure_index(progress=progress)
+        self.load()
+        return report
+
+    def chunks(self) -> list:
+        """Every indexed chunk (loads the index on first use); a new list after each re-index."""
+        return self.load().chunk_list
+
+    def section_chunks(self) -> dict:
+        """(file, anchor or heading path) -> the chunks of that section, in file order."""
+        self.load()
+        return self._sections
+
+    @property
+    def idf(self) -> dict[str, float]:
+        self.load()
+        return self._idf
 
     def load(self) -> "HybridRetriever":
         with self._lock:
@@ -224,7 +209,7 @@ class Bot:
                 section_terms |= self._chunk_terms(chunk)
             total = sum(self._idf.get(t, 3.0) for t in q_terms)
             hit_cov = sum(self._idf.get(t, 3.0) for t in q_terms if t in section_terms) / total
-        unknown_ids = sum(1 for ident in result.identifiers if not self.load()._doc_freq(ident))
+        unknown_ids = sum(1 for ident in result.identifiers if not self.load().doc_freq(ident))
         return {
             "hit_coverage": hit_cov,
             "unknown_identifiers": min(unknown_ids, 3) / 3,
@@ -278,11 +263,8 @@ class Bot:
         else:
             answer = self._answer(a.result, a.query, confidence)
         if a.matches and not answer.refused:
-            self._link_paste(answer, a.matches)
-        answer.hits = a.result.hits
-        answer.query = a.query
-        answer.latency_ms = (time.perf_counter() - started) * 1000
-        yield answer
+            answer = self._link_paste(answer, a.matches)
+        yield replace(answer, hits=a.result.hits, query=a.query, latency_ms=(time.perf_counter() - started) * 1000)
 
     # -- generated answers -----------------------------------------------------------------
     @property
@@ -300,14 +282,14 @@ class Bot:
         from lifecycle_bot.core.llm import LLMError, with_deadline
 
         if self._support is None:
-            self._support = gen.load_support_model()
+            self._support = gen.load_support_model(self.settings.support_file)
         passages = [gen.as_evidence(p) for p in
                     self._passages(a.result, a.query, self.settings.llm_passages, self.settings.llm_budget,
                                    min_ratio=0.5, floor_ratio=0.0)]
         passages = [p for p in passages if p.units]
         prose, paste = split_question(a.question)
         messages = gen.build_messages(prose or a.question, passages, list(a.history), paste)
-        checker = gen.CitationChecker([gen.Evidence(p, self._vectors_of(p)) for p in passages], self.embed_sentences,
+        checker = gen.CitationChecker([gen.Evidence(p, self.vectors_of(p)) for p in passages], self.embed_sentences,
                                       self._idf, self._support)
         try:
             tokens = with_deadline(self.llm.stream(messages), self.settings.llm_timeout)
@@ -323,7 +305,6 @@ class Bot:
             return self._fallback(a, confidence, "no sentence of the model's answer was supported by the docs")
         citations = checker.citations()
         body = gen.join_sentences(checker.kept)
-        sources = "\n".join(f"[{i}] {c.label()}" for i, c in enumerate(citations, start=1))
         notes = []
         if checker.removed:
             n = len(checker.removed)
@@ -331,15 +312,12 @@ class Bot:
             notes.append(f"{n} sentence{'s' if plural else ''} the docs do not support {'were' if plural else 'was'} removed")
         if checker.invented:
             notes.append(f"{checker.invented} citation{'s' if checker.invented > 1 else ''} to no passage dropped")
-        return Answer(text=f"{body}\n\nSources:\n{sources}", citations=citations, confidence=confidence,
-                      mode="generated", model=self.llm.name, notice="; ".join(notes))
+        return Answer(body, citations=citations, confidence=confidence, mode="generated", model=self.llm.name, notice="; ".join(notes))
 
     def _fallback(self, a: Analysis, confidence: float, reason: str) -> Answer:
-        answer = self._answer(a.result, a.query, confidence)
-        answer.notice = f"Showing the extractive answer: {reason}."
-        return answer
+        return self._answer(a.result, a.query, confidence, notice=f"Showing the extractive answer: {reason}.")
 
-    def _vectors_of(self, passage):
+    def vectors_of(self, passage):
         """Sentence vectors of a passage's units: from the index, embedded now if the index lacks one."""
         import numpy as np
 
@@ -369,53 +347,36 @@ class Bot:
                        query_vector=qv, unit_vectors=self._unit_vectors, min_ratio=min_ratio,
                        floor_ratio=floor_ratio)
 
-    def _answer(self, result: SearchResult, query: str, confidence: float) -> Answer:
+    def _answer(self, result: SearchResult, query: str, confidence: float, notice: str = "") -> Answer:
         passages = self._passages(result, query, self.settings.answer_sections, self.settings.answer_budget)
-        citations = [p.citation for p in passages]
         body = "\n\n".join(p.render(i) for i, p in enumerate(passages, start=1))
-        sources = "\n".join(f"[{i}] {c.label()}" for i, c in enumerate(citations, start=1))
-        return Answer(text=f"{body}\n\nSources:\n{sources}", citations=citations, confidence=confidence)
+        return Answer(body, citations=[p.citation for p in passages], confidence=confidence, notice=notice)
 
     def _decline(self, nearest: list[Hit], confidence: float) -> Answer:
-        citations = [
-            Citation(h.chunk.file, h.chunk.heading_path, h.chunk.anchor, h.chunk.start_line, h.chunk.end_line,
-                     h.chunk.element_ids)
-            for h in nearest
-        ]
-        lines = ["The docs don't cover this, so I won't guess."]
-        if citations:
-            lines.append("The nearest sections are:")
-            lines += [f"[{i}] {c.label()}" for i, c in enumerate(citations, start=1)]
-        return Answer(text="\n".join(lines), citations=citations, confidence=confidence, refused=True)
+        return Answer(DECLINE_TEXT, citations=[Citation.from_chunk(h.chunk) for h in nearest],
+                      confidence=confidence, refused=True)
 
-    def _link_paste(self, answer: Answer, matches) -> None:
+    def _link_paste(self, answer: Answer, matches) -> Answer:
         """Say which line of the paste led to which section (adding a citation when needed)."""
-        notes = []
+        citations = list(answer.citations)
+        findings = list(answer.paste_findings)
         for m in matches[:4]:
             result = self.search(m.signature.query, boost_terms=list(m.signature.terms))
             if not result.hits:
                 continue
             chunk = result.hits[0].chunk
             index = next(
-                (i for i, c in enumerate(answer.citations, start=1)
+                (i for i, c in enumerate(citations, start=1)
                  if (c.file, c.anchor, c.heading_path) == (chunk.file, chunk.anchor, chunk.heading_path)),
                 None,
             )
             if index is None:
-                answer.citations.append(
-                    Citation(chunk.file, chunk.heading_path, chunk.anchor, chunk.start_line, chunk.end_line,
-                             chunk.element_ids)
-                )
-                index = len(answer.citations)
-            line = m.line if len(m.line) <= 120 else m.line[:117] + "..."
-            notes.append(f"- line {m.line_no}: `{line}` \u2192 [{index}] {chunk.heading_path}")
-            answer.paste_findings.append(
+                citations.append(Citation.from_chunk(chunk))
+                index = len(citations)
+            findings.append(
                 PasteFinding(m.line_no, m.line, m.signature.name, m.signature.failure_class, m.signature.phase, index)
             )
-        if notes:
-            body, _, _ = answer.text.partition("\n\nSources:\n")
-            sources = "\n".join(f"[{i}] {c.label()}" for i, c in enumerate(answer.citations, start=1))
-            answer.text = "From your paste:\n" + "\n".join(notes) + f"\n\n{body}\n\nSources:\n{sources}"
+        return replace(answer, citations=citations, paste_findings=findings)
 
 
-__all__ = ["Bot", "QuestionError", "is_followup", "resolve_query"]
+__all__ = ["Analysis", "Bot", "QuestionError", "history_questions", "is_followup", "resolve_query"]

@@ -94,6 +94,7 @@ class HybridRetriever(BaseRetriever):
         super().__init__()
         self.settings = settings
         self.chunks = {c.content_hash: c for c in chunks}
+        self.chunk_list = list(chunks)
         self._lower = {h: c.embed_text.lower() for h, c in self.chunks.items()}
         self.vector_retriever = vector_retriever
         self.embed_query = embed_query
@@ -108,7 +109,7 @@ class HybridRetriever(BaseRetriever):
         return [NodeWithScore(node=TextNode(id_=h.chunk.content_hash, text=h.chunk.text), score=h.score)
                 for h in result.hits]
 
-    def _doc_freq(self, identifier: str) -> int:
+    def doc_freq(self, identifier: str) -> int:
         key = identifier.lower()
         if key not in self._df_cache:
             pat = _pattern(identifier)
@@ -141,7 +142,7 @@ class HybridRetriever(BaseRetriever):
         matched_any = 0
         matched_by: dict[str, list[str]] = {}
         for ident in identifiers:
-            df = self._doc_freq(ident)
+            df = self.doc_freq(ident)
             if df == 0:
                 continue
             matched_any += 1

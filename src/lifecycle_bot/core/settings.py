@@ -62,3 +62,13 @@ class Settings:
     @property
     def feedback_db(self) -> Path:
         return self.data_dir / "feedback.sqlite3"
+
+    @property
+    def calibration_file(self) -> Path:
+        """The fitted confidence model (`lifecycle-bot calibrate`); the package default when absent."""
+        return self.data_dir / "calibration.json"
+
+    @property
+    def support_file(self) -> Path:
+        """The fitted citation-support check (`lifecycle-bot calibrate --support`); else the package default."""
+        return self.data_dir / "support.json"

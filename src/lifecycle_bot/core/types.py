@@ -1,4 +1,8 @@
-"""Dataclasses that pass between pipeline stages: ingest -> index -> retrieve -> answer."""
+"""Every type that passes between the stages (ingest -> index -> retrieve -> answer) and out to the faces.
+
+`Answer` keeps its parts apart (body, citations, paste findings, notice); `Answer.text` is the one place that
+joins them into the plain text every face shows, and `Answer.to_dict` the one serialiser every face uses.
+"""
 
 from __future__ import annotations
 
@@ -69,6 +73,11 @@ class Citation:
     end_line: int
     element_ids: tuple[str, ...] = ()
 
+    @classmethod
+    def from_chunk(cls, chunk: "Chunk") -> "Citation":
+        """The whole chunk as a citation (decline's nearest sections, paste links, triage)."""
+        return cls(chunk.file, chunk.heading_path, chunk.anchor, chunk.start_line, chunk.end_line, chunk.element_ids)
+
     def label(self) -> str:
         lines = f"lines {self.start_line}\u2013{self.end_line}"
         extra = f", elements {', '.join(self.element_ids)}" if self.element_ids else ""
@@ -99,9 +108,16 @@ class Delta:
     text: str
 
 
+DECLINE_TEXT = "The docs don't cover this, so I won't guess."
+PASTE_LINE_CHARS = 120  # a pasted line is shortened to this in the "From your paste" notes
+
+
 @dataclass
 class Answer:
-    text: str
+    """A finished answer. `body` is the answer proper (quoted passages or checked sentences with [n] markers);
+    sources, paste notes and the decline wording are derived from `citations` and `paste_findings`."""
+
+    body: str
     citations: list[Citation] = field(default_factory=list)
     confidence: float = 0.0
     refused: bool = False
@@ -113,6 +129,45 @@ class Answer:
     query: str = ""
     latency_ms: float = 0.0
 
+    @property
+    def sources(self) -> list[str]:
+        """"[n] file § heading (lines a–b)", one per citation."""
+        return [f"[{i}] {c.label()}" for i, c in enumerate(self.citations, start=1)]
+
+    @property
+    def paste_notes(self) -> list[str]:
+        """Which line of the user's paste led to which cited section."""
+        notes = []
+        for f in self.paste_findings:
+            line = f.line if len(f.line) <= PASTE_LINE_CHARS else f.line[: PASTE_LINE_CHARS - 3] + "..."
+            heading = self.citations[f.citation - 1].heading_path if f.citation else ""
+            notes.append(f"- line {f.line_no}: `{line}` \u2192 [{f.citation}] {heading}")
+        return notes
+
+    @property
+    def lead(self) -> str:
+        """What comes before the body: the paste notes ("" when there are none)."""
+        notes = self.paste_notes
+        return "From your paste:\n" + "\n".join(notes) if notes else ""
+
+    @property
+    def message(self) -> str:
+        """The text without its "Sources:" list, for faces that show the sources apart (Slack, CLI stream)."""
+        if self.refused:
+            return self.text
+        return f"{self.lead}\n\n{self.body}" if self.lead else self.body
+
+    @property
+    def text(self) -> str:
+        """The answer as plain Markdown text: paste notes, body, sources (the decline: nearest sections)."""
+        if self.refused:
+            lines = [self.body]
+            if self.citations:
+                lines += ["The nearest sections are:", *self.sources]
+            return "\n".join(lines)
+        lead = f"{self.lead}\n\n" if self.lead else ""
+        return f"{lead}{self.body}\n\nSources:\n" + "\n".join(self.sources)
+
     def to_dict(self) -> dict:
         return {
             "answer": self.text,
@@ -120,6 +175,7 @@ class Answer:
             "confidence": round(self.confidence, 4),
             "refused": self.refused,
             "mode": self.mode,
+            "model": self.model,
             "notice": self.notice,
             "paste_findings": [asdict(p) for p in self.paste_findings],
         }

@@ -1,13 +1,16 @@
-"""Fit the answer-confidence model on the dev eval set (answerable = 1, must-decline = 0)."""
+"""Fit the answer-confidence model on the dev eval set (answerable = 1, must-decline = 0), and the
+citation-support check of generated answers on its labelled set. Both are written to the data dir
+(`Settings.calibration_file`, `Settings.support_file`); the package keeps its read-only defaults.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-import click
-
 from lifecycle_bot.core.answer import confidence as conf
-from lifecycle_bot.evaluation.evaluate import load_items
+from lifecycle_bot.evaluation import metrics as M
+from lifecycle_bot.evaluation.evaluate import EvalError, load_items, resolve
 
 
 def feature_rows(bot, items: list[dict]) -> list[tuple[dict[str, float], int]]:
@@ -18,19 +21,21 @@ def feature_rows(bot, items: list[dict]) -> list[tuple[dict[str, float], int]]:
     return rows
 
 
-def cli_calibrate(ctx: click.Context, eval_set: Path) -> None:
-    from lifecycle_bot.faces.cli.main import _open_bot_for_questions
+def check_dev_set(eval_set: Path) -> None:
+    if "holdout" in Path(eval_set).name:
+        raise EvalError("the holdout set is never used for fitting")
 
-    if "holdout" in eval_set.name:
-        raise click.ClickException("the holdout set is never used for fitting")
-    bot = _open_bot_for_questions(ctx)
+
+def calibrate(bot, eval_set: Path) -> tuple[conf.Calibration, float, Path]:
+    """Fit on the dev set and write it to the data dir: (model, training accuracy, file written)."""
+    check_dev_set(eval_set)
     rows = feature_rows(bot, load_items(eval_set))
     cal = conf.fit(rows)
-    cal.fitted_on = eval_set.as_posix()
-    conf.save(cal)
+    cal.fitted_on = Path(eval_set).as_posix()
+    out = bot.settings.calibration_file
+    conf.save(cal, out)
     correct = sum((cal.predict(x) >= bot.settings.refusal_threshold) == bool(y) for x, y in rows)
-    click.echo(f"fitted on {len(rows)} items; training accuracy {correct / len(rows):.3f}")
-    click.echo(f"weights {cal.weights} bias {cal.bias} -> {conf.CALIBRATION_FILE}")
+    return cal, correct / len(rows), out
 
 
 # -- the citation-support check of generated answers ---------------------------------------------
@@ -51,7 +56,7 @@ def support_rows(bot, items: list[dict]) -> list[dict]:
     passages = []
     for item in items:
         units, heading, anchor = [], "", ""
-        for (file, _), chunks in bot._sections.items():
+        for (file, _), chunks in bot.section_chunks().items():
             if file != item["file"]:
                 continue
             for chunk in chunks:
@@ -61,37 +66,33 @@ def support_rows(bot, items: list[dict]) -> list[dict]:
                     units += inside
                     heading, anchor = chunk.heading_path, chunk.anchor
         if not units:
-            raise click.ClickException(f"{item['id']}: no indexed text in {item['file']} "
+            raise EvalError(f"{item['id']}: no indexed text in {item['file']} "
                                        f"lines {item['start_line']}-{item['end_line']}")
         passage = Passage(Citation(item["file"], heading, anchor, item["start_line"], item["end_line"]), units)
-        passages.append((passage, gen.Evidence(passage, bot._vectors_of(passage))))
+        passages.append((passage, gen.Evidence(passage, bot.vectors_of(passage))))
     vectors = np.asarray(bot.embed_sentences([i["sentence"] for i in items]), dtype=np.float32)
     order = list(dict.fromkeys((i["file"], i["start_line"], i["end_line"]) for i in items))
     rows = []
     for k, (item, (passage, evidence)) in enumerate(zip(items, passages)):
         group = order.index((item["file"], item["start_line"], item["end_line"])) % 2  # split by passage
-        s = gen.measure(item["sentence"], vectors[k], evidence, bot._idf, unweighted)
+        s = gen.measure(item["sentence"], vectors[k], evidence, bot.idf, unweighted)
         label = item["label"] == "supported"
         rows.append({"lexical": s.lexical, "cosine": s.cosine, "exact_ok": s.exact_ok, "label": label,
                      "kind": item.get("alteration") or item.get("kind"), "group": group})
         if label:  # the same sentence against a passage from another section
             other = next(j % len(items) for j in range(k + 7, k + 7 + len(items))
                          if passages[j % len(items)][0].citation.heading_path != passage.citation.heading_path)
-            s = gen.measure(item["sentence"], vectors[k], passages[other][1], bot._idf, unweighted)
+            s = gen.measure(item["sentence"], vectors[k], passages[other][1], bot.idf, unweighted)
             rows.append({"lexical": s.lexical, "cosine": s.cosine, "exact_ok": s.exact_ok, "label": False,
                          "kind": "other passage", "group": group})
     return rows
 
 
 def _rates(rows: list[dict], weight: float, threshold: float) -> dict:
-    tp = fp = fn = 0
-    for r in rows:
-        kept = r["exact_ok"] and weight * r["lexical"] + (1 - weight) * r["cosine"] >= threshold
-        tp += kept and r["label"]
-        fp += kept and not r["label"]
-        fn += (not kept) and r["label"]
-    precision = tp / (tp + fp) if tp + fp else 1.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
+    pairs = [(r["label"], bool(r["exact_ok"] and weight * r["lexical"] + (1 - weight) * r["cosine"] >= threshold))
+             for r in rows]
+    _, fp, fn = M.confusion(pairs)
+    precision, recall = M.precision_recall(pairs, empty=(1.0, 0.0))
     return {"precision": round(precision, 3), "recall": round(recall, 3), "n": len(rows),
             "unsupported_kept": fp, "supported_removed": fn}
 
@@ -110,15 +111,12 @@ def fit_support(rows: list[dict], min_precision: float = 0.9,
     return best[1], best[2]
 
 
-def cli_calibrate_support(ctx: click.Context, path: Path) -> None:
-    """Fit on half the passages (even rows), report on the other half, write support.json."""
-    import json
-
+def calibrate_support(bot, path: Path) -> tuple[object, Path]:
+    """Fit on half the passages (even rows), measure on the other half, write support.json to the data dir."""
     from lifecycle_bot.core.answer import generate as gen
-    from lifecycle_bot.faces.cli.main import _open_bot_for_questions
     from lifecycle_bot.core.jsonl import read_jsonl
 
-    bot = _open_bot_for_questions(ctx)
+    path = resolve(path)
     rows = support_rows(bot, read_jsonl(path, required=("file", "start_line", "end_line", "sentence", "label")))
     train = [r for r in rows if r["group"] == 0]
     test = [r for r in rows if r["group"] == 1]
@@ -133,11 +131,7 @@ def cli_calibrate_support(ctx: click.Context, path: Path) -> None:
         t = fit_support(train, weights=(only,))[1]
         measured[f"test, {name} (threshold {t})"] = _rates(test, only, t)
     model = gen.SupportModel(weight=weight, threshold=threshold, fitted_on=path.as_posix(), measured=measured)
-    gen.SUPPORT_FILE.write_text(json.dumps(model.__dict__, indent=1) + "\n")
-    click.echo(f"weight {weight} threshold {threshold} -> {gen.SUPPORT_FILE}")
-    for name, r in measured.items():
-        if name == "test_by_kind":
-            for kind, kr in r.items():
-                click.echo(f"  test {kind:<16} {kr}")
-        else:
-            click.echo(f"{name}: {r}")
+    out = bot.settings.support_file
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(model.__dict__, indent=1) + "\n")
+    return model, out

@@ -1,19 +1,45 @@
-"""The eval harness: score the bot on known Q&A pairs, gate releases, diff against the baseline."""
+"""The eval harness: score the bot on known Q&A pairs, gate releases, diff against the baseline.
+
+No click here: `run` reports through an `echo(text, err=False)` callable and raises `EvalError`; the CLI face
+turns those into output and exit codes. Eval files resolve against the project root, not the working directory.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 import tomllib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
+from collections.abc import Callable
 
 from lifecycle_bot.evaluation import metrics as M
 
-EVAL_DIR = Path("eval")
+
+class EvalError(ValueError):
+    """The eval cannot run as asked (a missing or malformed set, --accept with a model)."""
+
+
+def project_root() -> Path:
+    """The checkout that holds eval/ (LIFECYCLE_BOT_ROOT overrides; an installed package falls back to the CWD)."""
+    if os.environ.get("LIFECYCLE_BOT_ROOT"):
+        return Path(os.environ["LIFECYCLE_BOT_ROOT"])
+    here = Path(__file__).resolve().parents[3]
+    return here if (here / "eval").is_dir() else Path.cwd()
+
+
+def resolve(path: Path) -> Path:
+    """A user's path as given when it exists from the CWD, else relative to the project root."""
+    path = Path(path)
+    if path.is_absolute() or path.exists():
+        return path
+    return project_root() / path
+
+
+EVAL_DIR = project_root() / "eval"
 DEFAULT_SETS = (EVAL_DIR / "qa.jsonl", EVAL_DIR / "holdout.jsonl")
 THRESHOLDS = EVAL_DIR / "thresholds.toml"
 BASELINE = EVAL_DIR / "baseline.json"
@@ -27,9 +53,9 @@ def load_items(path: Path) -> list[dict]:
     from lifecycle_bot.core.jsonl import read_jsonl
 
     try:
-        return read_jsonl(path, required=("id", "question"))
+        return read_jsonl(resolve(path), required=("id", "question"))
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise EvalError(str(exc)) from None
 
 
 @dataclass
@@ -180,17 +206,23 @@ def baseline_diff(set_name: str, results: list[ItemResult], baseline: dict) -> l
     return lines
 
 
-def cli_eval(ctx: click.Context, sets: list[Path], gate: bool, accept: bool = False, triage: bool = True) -> None:
-    from lifecycle_bot.faces.cli.main import _open_bot_for_questions
+def default_sets() -> list[Path]:
+    return [p for p in DEFAULT_SETS if p.exists()]
 
-    sets = sets or [p for p in DEFAULT_SETS if p.exists()]
+
+Echo = Callable[..., None]
+
+
+def run(bot, sets: list[Path], gate: bool, accept: bool = False, triage: bool = True,
+        echo: Echo = lambda text="", err=False: None) -> list[str]:
+    """Score every set, print the tables, diff against the baseline; returns the gate failures."""
+    sets = [resolve(p) for p in sets] or default_sets()
     if not sets:
-        raise click.ClickException("no eval set found (expected eval/qa.jsonl)")
-    bot = _open_bot_for_questions(ctx)
+        raise EvalError("no eval set found (expected eval/qa.jsonl)")
     if accept and bot.settings.llm:
-        raise click.ClickException("--accept records the extractive baseline; run it without --llm")
+        raise EvalError("--accept records the extractive baseline; run it without --llm")
     if bot.settings.llm:
-        click.echo(f"LLM mode: {bot.settings.llm} {bot.settings.llm_model or bot.settings.llm_path} "
+        echo(f"LLM mode: {bot.settings.llm} {bot.settings.llm_model or bot.settings.llm_path} "
                    f"(answers that fail the citation check fall back to extractive)")
     thresholds = tomllib.loads(THRESHOLDS.read_text()) if THRESHOLDS.exists() else {}
     baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
@@ -200,38 +232,36 @@ def cli_eval(ctx: click.Context, sets: list[Path], gate: bool, accept: bool = Fa
         name = path.stem
         items = {i["id"]: i for i in load_items(path)}
         results, overall, per_category = evaluate_set(bot, path)
-        click.echo(format_table(f"{name} (overall)", {"overall": overall, **per_category}))
+        echo(format_table(f"{name} (overall)", {"overall": overall, **per_category}))
         if "generated_share" in overall:
-            click.echo(f"{name}: generated (passed the citation check) {overall['generated_share']:.3f} of answers")
-        click.echo("")
+            echo(f"{name}: generated (passed the citation check) {overall['generated_share']:.3f} of answers")
+        echo("")
         diff = baseline_diff(name, results, baseline)
         if diff:
-            click.echo(f"{name}: changes against eval/baseline.json")
-            click.echo("\n".join(diff))
+            echo(f"{name}: changes against eval/baseline.json")
+            echo("\n".join(diff))
         gate_failures = check_gate(name, overall, thresholds)
         if gate_failures:
             failures += gate_failures
         bad = failing_questions(results, items)
         if bad:
-            click.echo(f"{name}: {len(bad)} question(s) not fully passed")
-            click.echo("\n".join(bad))
-        click.echo("")
+            echo(f"{name}: {len(bad)} question(s) not fully passed")
+            echo("\n".join(bad))
+        echo("")
         accepted[name] = {r.id: r.passed for r in results}
     if triage and TICKETS.exists():
-        try:
-            from lifecycle_bot.triage.engine import score_tickets
-        except ImportError:
-            score_tickets = None
-        if score_tickets is not None:
-            t = score_tickets(TICKETS, bot=bot)
-            row = {"accuracy": t["accuracy"], "macro_f1": t["macro_f1"]}
-            click.echo(f"triage ({TICKETS}): accuracy {t['accuracy']:.3f}  macro-F1 {t['macro_f1']:.3f}  n={t.get('n', '?')}")
-            failures += check_gate("tickets", row, thresholds)
+        from lifecycle_bot.evaluation.tickets import score_tickets
+
+        t = score_tickets(TICKETS, bot=bot)
+        row = {"accuracy": t["accuracy"], "macro_f1": t["macro_f1"]}
+        echo(f"triage ({TICKETS.relative_to(project_root()).as_posix()}): accuracy {t['accuracy']:.3f}  macro-F1 {t['macro_f1']:.3f}  n={t.get('n', '?')}")
+        failures += check_gate("tickets", row, thresholds)
     if accept:
         BASELINE.write_text(json.dumps(accepted, indent=1, sort_keys=True) + "\n")
-        click.echo(f"baseline written to {BASELINE}")
+        echo(f"baseline written to {BASELINE.relative_to(project_root()).as_posix()}")
     if gate:
         if failures:
-            click.echo("GATE FAILED:\n  " + "\n  ".join(failures), err=True)
-            ctx.exit(1)
-        click.echo("gate passed")
+            echo("GATE FAILED:\n  " + "\n  ".join(failures), err=True)
+        else:
+            echo("gate passed")
+    return failures

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from lifecycle_bot.core.text import STOPWORDS, normalise, stem, words
 
@@ -104,14 +104,30 @@ def citation_precision(citations: Sequence[dict], expected: Sequence[dict]) -> f
     return sum(matches_expected(c, expected) for c in citations) / len(citations)
 
 
+def confusion(pairs: Iterable[tuple[bool, bool]]) -> tuple[int, int, int]:
+    """(true positives, false positives, false negatives) from (actual, predicted) pairs."""
+    tp = fp = fn = 0
+    for actual, predicted in pairs:
+        tp += bool(actual and predicted)
+        fp += bool(predicted and not actual)
+        fn += bool(actual and not predicted)
+    return tp, fp, fn
+
+
+def precision_recall(pairs: Iterable[tuple[bool, bool]], empty: tuple[float, float] = (1.0, 1.0)) -> tuple[float, float]:
+    """(precision, recall) from (actual, predicted) pairs; `empty` is what each is when its denominator is 0.
+
+    The one P/R computation of the project: refusals, triage classes and the citation-support check use it.
+    """
+    tp, fp, fn = confusion(pairs)
+    precision = tp / (tp + fp) if tp + fp else empty[0]
+    recall = tp / (tp + fn) if tp + fn else empty[1]
+    return precision, recall
+
+
 def refusal_scores(pairs: Sequence[tuple[bool, bool]]) -> tuple[float, float]:
     """(precision, recall) of declining, from (should_decline, did_decline) pairs."""
-    tp = sum(1 for should, did in pairs if should and did)
-    fp = sum(1 for should, did in pairs if not should and did)
-    fn = sum(1 for should, did in pairs if should and not did)
-    precision = tp / (tp + fp) if tp + fp else 1.0
-    recall = tp / (tp + fn) if tp + fn else 1.0
-    return precision, recall
+    return precision_recall(pairs)
 
 
 def percentile(values: Sequence[float], q: float) -> float:

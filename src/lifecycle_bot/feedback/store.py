@@ -3,6 +3,7 @@
 WAL mode lets readers run beside a writer; every write is its own short `BEGIN IMMEDIATE`
 transaction on its own connection with a generous busy timeout, so many threads of the app and
 other processes (a second app, an export run) can write at once without losing a row.
+The schema is versioned (`PRAGMA user_version`) and brought up to date by `MIGRATIONS` on open.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ CREATE TABLE IF NOT EXISTS feedback (
 );
 CREATE INDEX IF NOT EXISTS feedback_review ON feedback (refused, vote);
 """
+# Each entry upgrades the schema by one version; never edit one that has shipped, append a new one.
+MIGRATIONS = (
+    "ALTER TABLE feedback ADD COLUMN mode TEXT NOT NULL DEFAULT 'extractive';"
+    "ALTER TABLE feedback ADD COLUMN model TEXT NOT NULL DEFAULT '';",
+)
 MAX_REASON_CHARS = 2000
 RETRIES = 8
 
@@ -49,8 +55,20 @@ class Feedback:
     history: list[str] = field(default_factory=list)
     session: str = ""
     turn: int = 0
+    mode: str = "extractive"  # how the answer was written: "extractive" | "generated"
+    model: str = ""
     created_at: float = 0.0
     id: int | None = None
+
+    @classmethod
+    def from_answer(cls, answer: dict, question: str, history: list[str], session: str, turn: int,
+                    vote: str | None, reason: str = "") -> "Feedback":
+        """The one answer -> feedback row: `answer` is `Answer.to_dict()` (faces may add keys of their own)."""
+        citations = [{k: v for k, v in c.items() if k != "section"} for c in answer.get("citations", [])]
+        return cls(question=question, answer=answer.get("answer", ""), citations=citations,
+                   confidence=float(answer.get("confidence", 0.0)), refused=bool(answer.get("refused", False)),
+                   vote=vote, reason=reason, history=list(history), session=session, turn=turn,
+                   mode=answer.get("mode") or "extractive", model=answer.get("model") or "")
 
 
 def _row(r: sqlite3.Row) -> Feedback:
@@ -58,7 +76,7 @@ def _row(r: sqlite3.Row) -> Feedback:
         question=r["question"], answer=r["answer"], citations=json.loads(r["citations"] or "[]"),
         confidence=r["confidence"], refused=bool(r["refused"]), vote=r["vote"], reason=r["reason"],
         history=json.loads(r["history"] or "[]"), session=r["session"], turn=r["turn"],
-        created_at=r["created_at"], id=r["id"],
+        mode=r["mode"], model=r["model"], created_at=r["created_at"], id=r["id"],
     )
 
 
@@ -91,6 +109,14 @@ class FeedbackStore:
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.executescript(SCHEMA)
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            for n, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+                conn.execute("BEGIN IMMEDIATE")
+                if int(conn.execute("PRAGMA user_version").fetchone()[0]) < n:  # another process may have won
+                    for statement in filter(str.strip, migration.split(";")):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {n}")
+                conn.execute("COMMIT")
         finally:
             conn.close()
 
@@ -102,7 +128,7 @@ class FeedbackStore:
             fb.created_at or time.time(), fb.session, int(fb.turn), fb.question,
             json.dumps(list(fb.history), ensure_ascii=False), fb.answer,
             json.dumps(fb.citations, ensure_ascii=False), float(fb.confidence), int(bool(fb.refused)),
-            fb.vote, (fb.reason or "").strip()[:MAX_REASON_CHARS],
+            fb.vote, (fb.reason or "").strip()[:MAX_REASON_CHARS], fb.mode or "extractive", fb.model or "",
         )
         return self._retry(self._insert, values)
 
@@ -112,7 +138,7 @@ class FeedbackStore:
             conn.execute("BEGIN IMMEDIATE")
             cur = conn.execute(
                 "INSERT INTO feedback (created_at, session, turn, question, history, answer, citations,"
-                " confidence, refused, vote, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " confidence, refused, vote, reason, mode, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
             conn.execute("COMMIT")

@@ -2,23 +2,17 @@
 
 The class comes from `signatures` alone (deterministic, no embedding), so scoring 100 tickets takes
 milliseconds. Sections and commands come from the KB through `bot.search` on the signature's query,
-cached per signature and bot, so triage follows the KB as it is rewritten.
+kept per index (`KBIndex`, reached only through `Bot`'s public API), so triage follows the KB as it is rewritten.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import re
 import threading
 import time
-import weakref
-from collections import Counter
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lifecycle_bot.core.jsonl import iter_jsonl
 from lifecycle_bot.core.types import Chunk, Citation
 from lifecycle_bot.triage.playbook import PLAYBOOK, Step
 from lifecycle_bot.core.signatures import BY_NAME, CLASSES, PRECEDENCE_RULE, STRONG, Match, rank_classes, scan
@@ -150,8 +144,6 @@ class KBCommand:
     root: str  # section root ("12. Debugging Guide > 12.7 Quota 403 at pod creation")
 
 
-_cache: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
-_cache_lock = threading.RLock()  # Slack and the UI triage from worker threads
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
 _INLINE = re.compile(r"`((?:kubectl|airflow|helm) [^`\n]+)`")
 _SHELL = {"bash", "sh", "shell", "console", "zsh"}
@@ -160,10 +152,6 @@ _SHELL = {"bash", "sh", "shell", "console", "zsh"}
 def section_root(heading_path: str) -> str:
     parts = heading_path.split(" > ")
     return " > ".join(parts[:2]) if len(parts) > 1 else heading_path
-
-
-def _citation(chunk: Chunk) -> Citation:
-    return Citation(chunk.file, chunk.heading_path, chunk.anchor, chunk.start_line, chunk.end_line, chunk.element_ids)
 
 
 def chunk_commands(chunk: Chunk) -> list[KBCommand]:
@@ -216,16 +204,38 @@ def _sql_statements(body: str, file: str, first: int, root: str) -> list[KBComma
     return out
 
 
-def _kb(bot: Bot) -> dict:
-    """Per-bot cache: every chunk's commands, and resolved sections per signature."""
-    with _cache_lock:
-        entry = _cache.get(bot)
-        if entry is None:
-            chunks = list(bot.load().chunks.values())
-            commands = [c for ch in sorted(chunks, key=lambda c: (c.file, c.start_line)) for c in chunk_commands(ch)]
-            entry = {"chunks": chunks, "commands": commands, "sections": {}}
-            _cache[bot] = entry
-        return entry
+class KBIndex:
+    """What triage needs from the KB, read through `Bot`'s public API and kept per index: every chunk's
+    commands, and the sections resolved per signature. A re-index (new chunk list) starts it afresh."""
+
+    def __init__(self, bot: Bot):
+        self.bot = bot
+        self._lock = threading.RLock()  # Slack and the UI triage from worker threads
+        self._chunks: list | None = None
+        self.commands: list[KBCommand] = []
+        self.sections: dict[str, list[Citation]] = {}
+
+    def refresh(self) -> "KBIndex":
+        chunks = self.bot.chunks()
+        with self._lock:
+            if chunks is not self._chunks:
+                self.commands = [c for ch in sorted(chunks, key=lambda c: (c.file, c.start_line))
+                                 for c in chunk_commands(ch)]
+                self.sections = {}
+                self._chunks = chunks
+        return self
+
+
+_kb_lock = threading.Lock()
+
+
+def _kb(bot: Bot) -> KBIndex:
+    """The bot's KB view for triage, made on first use and kept on the bot's public `extensions` slot."""
+    with _kb_lock:
+        kb = bot.extensions.get("triage")
+        if kb is None:
+            kb = bot.extensions["triage"] = KBIndex(bot)
+    return kb.refresh()
 
 
 _GENERIC_HEADINGS = {"symptom", "caus", "fix", "confirm", "overview", "note", "exampl"}
@@ -253,10 +263,10 @@ def rerank_by_title(hits: list, query: str) -> list:
 def sections_for(bot: Bot, signature: str, limit: int = 3) -> list[Citation]:
     """The KB sections that explain a signature: its query searched once, the best section first."""
     kb = _kb(bot)
-    with _cache_lock:
-        if signature in kb["sections"]:
-            return kb["sections"][signature]
-    if signature not in kb["sections"]:
+    with kb._lock:
+        if signature in kb.sections:
+            return kb.sections[signature]
+    if signature not in kb.sections:
         sig = BY_NAME[signature]
         hits = rerank_by_title(bot.search(sig.query, boost_terms=list(sig.terms)).hits, sig.query)
         if hits:
@@ -265,8 +275,8 @@ def sections_for(bot: Bot, signature: str, limit: int = 3) -> list[Citation]:
             same = [h for h in hits if section_root(h.chunk.heading_path) == root]
             named = [h for h in hits if h not in same and _title_terms(h.chunk.heading_path) & q]
             hits = same[:limit] + named[:1]  # the section itself, then one related section named like it
-        kb["sections"][signature] = [_citation(h.chunk) for h in hits[:limit]]
-    return kb["sections"][signature]
+        kb.sections[signature] = [Citation.from_chunk(h.chunk) for h in hits[:limit]]
+    return kb.sections[signature]
 
 
 def _ticket_values(text: str) -> tuple[str | None, str | None]:
@@ -298,7 +308,7 @@ def checklist(bot: Bot | None, cls: str, citations: list[Citation], text: str) -
     pod, ns = _ticket_values(text)
     sa_match = re.search(r"system:serviceaccount:[\w.-]+:[\w.-]+", text)
     sa = sa_match.group(0) if sa_match else None
-    commands: list[KBCommand] = _kb(bot)["commands"] if bot is not None else []
+    commands: list[KBCommand] = _kb(bot).commands if bot is not None else []
     roots = {section_root(c.heading_path) for c in citations}
     cited = [c for c in commands if c.root in roots]
     items: list[ChecklistItem] = []
@@ -344,205 +354,8 @@ def triage(text: str, bot: Bot | None = None) -> TriageResult:
     else:
         result.rule = "no signature matched: nearest sections by searching the ticket text"
         if bot is not None and text.strip():
-            result.citations = [_citation(h.chunk) for h in bot.search(text[:2000]).hits[:3]]
+            result.citations = [Citation.from_chunk(h.chunk) for h in bot.search(text[:2000]).hits[:3]]
     result.checklist = checklist(bot, cls, result.citations, text)
     result.missing = missing_info(cls, text)
     result.elapsed_ms = (time.perf_counter() - started) * 1000
     return result
-
-
-def triage_markdown(result: TriageResult) -> str:
-    """Markdown for the UI's Triage tab and for Slack (converted to mrkdwn there)."""
-    out: list[str] = []
-    if result.matched:
-        out.append(f"**{result.title}** (`{result.failure_class}`), phase **{result.phase}**, "
-                   f"confidence {result.confidence:.2f}")
-    else:
-        out.append("**No known failure signature** in this ticket; the nearest sections are cited below.")
-    if result.evidence:
-        out += ["", "**Evidence**"] + [f"- line {e.line_no}: `{_md_code(e.line)}`" for e in result.evidence]
-    if result.secondary:
-        out += ["", "**Also seen** (not the root cause by the precedence rule)"]
-        for s in result.secondary:
-            lines = ", ".join(str(e.line_no) for e in s.evidence)
-            out.append(f"- `{s.failure_class}` ({s.phase}), line {lines}")
-    if result.citations:
-        out += ["", "**Read**"] + [f"- {c.label()}" for c in result.citations]
-    if result.checklist:
-        out += ["", "**Next steps**"]
-        for n, item in enumerate(result.checklist, start=1):
-            out.append(f"{n}. {item.text}")
-            if item.command:
-                src = f" (KB {item.source})" if item.source else " (not from the KB)"
-                out.append(f"   ```\n   {item.command.replace(chr(10), chr(10) + '   ')}\n   ```{src}")
-    if result.missing:
-        out += ["", "**Still missing to decide**"] + [f"- {m}" for m in result.missing]
-    return "\n".join(out)
-
-
-def _md_code(line: str, width: int = 240) -> str:
-    line = line.replace("`", "'")
-    return line if len(line) <= width else line[: width - 3] + "..."
-
-
-# -- batches and scoring --------------------------------------------------------------------------
-
-def read_tickets(path: Path) -> list[dict]:
-    """JSONL of {id, text, ...}; a ticket without an id is named by its line number."""
-    items = []
-    for n, item in iter_jsonl(path, required=("text",)):
-        item.setdefault("id", str(n))
-        items.append(item)
-    return items
-
-
-def _row(item: dict, result: TriageResult) -> dict:
-    row = {"id": item["id"], **result.to_dict()}
-    for key in ("label_class", "label_phase"):
-        if key in item:
-            row[key] = item[key]
-    return row
-
-
-CSV_FIELDS = ("id", "failure_class", "phase", "confidence", "secondary", "evidence", "citations", "checklist",
-              "missing", "label_class", "label_phase")
-
-
-def _csv_row(row: dict) -> dict:
-    return {
-        "id": row["id"], "failure_class": row["failure_class"], "phase": row["phase"] or "",
-        "confidence": row["confidence"],
-        "secondary": "; ".join(s["failure_class"] for s in row["secondary"]),
-        "evidence": "\n".join(f"L{e['line_no']}: {e['line']}" for e in row["evidence"]),
-        "citations": "\n".join(c["label"] for c in row["citations"]),
-        "checklist": "\n".join(f"{i}. {c['text']}" + (f": {c['command']}" if c["command"] else "")
-                               for i, c in enumerate(row["checklist"], start=1)),
-        "missing": "\n".join(row["missing"]),
-        "label_class": row.get("label_class", ""), "label_phase": row.get("label_phase") or "",
-    }
-
-
-def write_results(rows: list[dict], out: Path) -> None:
-    """JSONL, or CSV when the name ends in .csv (one row per ticket, lists joined by newlines)."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".csv":
-        with out.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
-            writer.writeheader()
-            writer.writerows(_csv_row(r) for r in rows)
-    else:
-        out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-
-
-def triage_batch(items: list[dict], bot: Bot | None = None) -> list[dict]:
-    return [_row(item, triage(str(item["text"]), bot)) for item in items]
-
-
-def triage_batch_csv(path_in: str | Path, path_out: str | Path, bot: Bot | None = None) -> Path:
-    """For the UI: triage a JSONL file of tickets and write CSV (or JSONL by extension)."""
-    write_results(triage_batch(read_tickets(Path(path_in)), bot), Path(path_out))
-    return Path(path_out)
-
-
-def score_tickets(path: str | Path, bot: Bot | None = None) -> dict[str, Any]:
-    """Accuracy and macro-F1 of the class (and phase accuracy) over a labelled tickets file."""
-    items = [i for i in read_tickets(Path(path)) if "label_class" in i]
-    started = time.perf_counter()
-    predicted = [(i, triage(str(i["text"]), bot)) for i in items]
-    seconds = time.perf_counter() - started
-    gold = [i["label_class"] for i in items]
-    pred = [r.failure_class for _, r in predicted]
-    labels = sorted(set(gold) | set(pred))
-    per_class: dict[str, dict[str, float]] = {}
-    for label in labels:
-        tp = sum(g == p == label for g, p in zip(gold, pred))
-        fp = sum(p == label != g for g, p in zip(gold, pred))
-        fn = sum(g == label != p for g, p in zip(gold, pred))
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[label] = {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-                            "support": gold.count(label)}
-    in_gold = [label for label in labels if label in gold]
-    phase_ok = sum((i.get("label_phase") or None) == r.phase for i, r in predicted)
-    failures = [{"id": i["id"], "label_class": i["label_class"], "predicted": r.failure_class,
-                 "label_phase": i.get("label_phase"), "predicted_phase": r.phase,
-                 "evidence": [f"L{e.line_no}: {e.line[:160]}" for e in r.evidence[:2]]}
-                for i, r in predicted if i["label_class"] != r.failure_class]
-    n = len(items)
-    return {
-        "n": n,
-        "accuracy": round(sum(g == p for g, p in zip(gold, pred)) / n, 4) if n else 0.0,
-        "macro_f1": round(sum(per_class[c]["f1"] for c in in_gold) / len(in_gold), 4) if in_gold else 0.0,
-        "phase_accuracy": round(phase_ok / n, 4) if n else 0.0,
-        "per_class": per_class,
-        "failures": failures,
-        "confusion": dict(Counter(f"{g} -> {p}" for g, p in zip(gold, pred) if g != p)),
-        "seconds": round(seconds, 4),
-        "ms_per_ticket": round(1000 * seconds / n, 3) if n else 0.0,
-    }
-
-
-# -- CLI ------------------------------------------------------------------------------------------
-
-def _print_result(result: TriageResult, as_json: bool) -> None:
-    import click
-
-    if as_json:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        click.echo(triage_markdown(result))
-
-
-def cli_triage(ctx, file: Path | None, batch: Path | None, out: Path | None, as_json: bool) -> None:
-    """`lifecycle-bot triage FILE|-` or `--batch tickets.jsonl [--out results.jsonl|.csv]`."""
-    import sys
-
-    import click
-
-    from lifecycle_bot.faces.cli.main import BotError, _open_bot_for_questions
-
-    if (file is None) == (batch is None):
-        raise click.UsageError("give a ticket FILE ('-' for stdin) or --batch tickets.jsonl")
-    if batch is not None:
-        try:
-            items = read_tickets(batch)
-        except ValueError as exc:
-            raise BotError(str(exc)) from None
-        bot = _open_bot_for_questions(ctx)
-        started = time.perf_counter()
-        rows = triage_batch(items, bot)
-        seconds = time.perf_counter() - started
-        if out is not None:
-            write_results(rows, out)
-        else:
-            for row in rows:
-                click.echo(json.dumps(row, ensure_ascii=False))
-        counts = Counter(r["failure_class"] for r in rows)
-        labelled = [r for r in rows if "label_class" in r]
-        score = ""
-        if labelled:
-            acc = sum(r["label_class"] == r["failure_class"] for r in labelled) / len(labelled)
-            score = f", accuracy {acc:.3f} on {len(labelled)} labelled"
-        click.echo(f"triaged {len(rows)} tickets in {seconds:.2f}s ({1000 * seconds / max(len(rows), 1):.1f} ms/ticket)"
-                   f"{score}; classes: {dict(counts.most_common())}" + (f"; wrote {out}" if out else ""), err=True)
-        return
-    if str(file) == "-":
-        data = sys.stdin.buffer.read()
-    else:
-        try:
-            data = Path(file).read_bytes()
-        except OSError as exc:
-            raise BotError(f"cannot read {file}: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BotError(f"{file} is not UTF-8 text") from None
-    if not text.strip():
-        raise BotError("the ticket is empty")
-    bot = _open_bot_for_questions(ctx)
-    result = triage(text, bot)
-    if out is not None:
-        write_results([_row({"id": Path(str(file)).stem}, result)], out)
-    _print_result(result, as_json)

@@ -1,7 +1,8 @@
 """Answer confidence: a logistic model over retrieval features, fitted on the eval dev set.
 
 `lifecycle-bot calibrate` refits the weights from `eval/qa.jsonl` (never the holdout) and writes
-`calibration.json`; the holdout then checks that the fit generalises.
+`calibration.json` into the data dir; the package ships a read-only default beside this module. The holdout
+then checks that the fit generalises.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+DEFAULT_FILE = Path(__file__).with_name("calibration.json")  # packaged, read-only
 FEATURES = ("top_dense", "margin", "sparse", "identifier_coverage", "term_coverage", "signature", "hit_coverage",
             "unknown_identifiers")
 
@@ -34,15 +35,18 @@ DEFAULT = Calibration(
 )
 
 
-def load() -> Calibration:
-    try:
-        data = json.loads(CALIBRATION_FILE.read_text())
-        return Calibration(**data)
-    except (OSError, ValueError, TypeError):
-        return DEFAULT
+def load(path: Path | None = None) -> Calibration:
+    """The fitted model at `path` (the data dir's), else the packaged default file, else `DEFAULT`."""
+    for candidate in ([path] if path is not None else []) + [DEFAULT_FILE]:
+        try:
+            return Calibration(**json.loads(Path(candidate).read_text()))
+        except (OSError, ValueError, TypeError):
+            continue
+    return DEFAULT
 
 
-def save(cal: Calibration, path: Path = CALIBRATION_FILE) -> None:
+def save(cal: Calibration, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(asdict(cal), indent=2) + "\n")
 
 

@@ -18,7 +18,7 @@ from lifecycle_bot.core.answer.extract import Passage, unit_terms
 from lifecycle_bot.core.types import Citation
 from lifecycle_bot.core.text import content_terms
 
-SUPPORT_FILE = Path(__file__).with_name("support.json")
+DEFAULT_SUPPORT_FILE = Path(__file__).with_name("support.json")  # packaged, read-only
 
 SYSTEM_PROMPT = """\
 You answer questions about how Apache Airflow's KubernetesExecutor runs a task, using only the numbered \
@@ -173,11 +173,14 @@ class SupportModel:
         return self.weight * lexical + (1.0 - self.weight) * cosine
 
 
-def load_support_model() -> SupportModel:
-    try:
-        return SupportModel(**json.loads(SUPPORT_FILE.read_text()))
-    except (OSError, ValueError, TypeError):
-        return SupportModel()
+def load_support_model(path: Path | None = None) -> SupportModel:
+    """The fitted check at `path` (the data dir's), else the packaged default file, else `SupportModel()`."""
+    for candidate in ([path] if path is not None else []) + [DEFAULT_SUPPORT_FILE]:
+        try:
+            return SupportModel(**json.loads(Path(candidate).read_text()))
+        except (OSError, ValueError, TypeError):
+            continue
+    return SupportModel()
 
 
 @dataclass

@@ -1,4 +1,9 @@
-"""`lifecycle-bot`: index, ask, serve, slack, triage, eval. A thin face over `Bot`."""
+"""`lifecycle-bot`: index, ask, serve, slack, triage, eval, calibrate. A thin face over `Bot`.
+
+Each command opens the bot with `Bot.open`, calls the core (or `triage`, `evaluation`), and turns what comes
+back into output and exit codes; the other faces are started from here but never imported by name here
+except to run them.
+"""
 
 from __future__ import annotations
 
@@ -10,27 +15,7 @@ from pathlib import Path
 import click
 
 from lifecycle_bot.core.settings import Settings
-
-
-class BotError(click.ClickException):
-    """Shown as `Error: ...` with exit code 1 and no traceback."""
-
-
-def _settings(ctx: click.Context) -> Settings:
-    return ctx.obj["settings"]
-
-
-def _bot(ctx: click.Context):
-    from lifecycle_bot.core.bot import Bot
-
-    if "bot" not in ctx.obj:
-        ctx.obj["bot"] = Bot(_settings(ctx))
-    return ctx.obj["bot"]
-
-
-def _check_kb(settings: Settings) -> None:
-    if not settings.kb_dir.is_dir():
-        raise BotError(f"knowledge-base directory not found: {settings.kb_dir} (set --kb or LIFECYCLE_BOT_KB)")
+from lifecycle_bot.faces.cli.common import BotError, _bot, _check_kb, _open_bot_for_questions, _settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,10 +67,9 @@ def _print_streamed(bot, question: str, history: list[str]) -> None:
             click.echo(event.text + " ", nl=False)
             shown = True
             continue
-        if event.mode == "generated":
-            body, _, sources = event.text.partition("\n\nSources:\n")
-            prefix, _, _ = body.partition("\n\n") if event.paste_findings else ("", "", "")
-            click.echo(f"\n\n{prefix}\n\nSources:\n{sources}" if prefix else f"\n\nSources:\n{sources}")
+        if event.mode == "generated":  # the body was printed sentence by sentence: the rest now
+            sources = "\n".join(event.sources)
+            click.echo(f"\n\n{event.lead}\n\nSources:\n{sources}" if event.lead else f"\n\nSources:\n{sources}")
         else:
             if shown:
                 click.echo("\n")
@@ -120,22 +104,6 @@ def index(ctx: click.Context, rebuild: bool) -> None:
             f"index {kind}: {report.total} chunks, {report.embedded} embedded, {report.reused} reused, "
             f"{report.removed} removed ({report.seconds:.2f}s)"
         )
-
-
-def _open_bot_for_questions(ctx: click.Context):
-    from lifecycle_bot.core.index.store import IndexUnavailable
-
-    settings = _settings(ctx)
-    _check_kb(settings)
-    bot = _bot(ctx)
-    try:
-        report = bot.ensure_index()
-        if report is not None:
-            click.echo(f"built the index: {report.total} chunks ({report.seconds:.1f}s)", err=True)
-        bot.load()
-    except IndexUnavailable as exc:
-        raise BotError(str(exc)) from None
-    return bot
 
 
 @main.command()
@@ -193,7 +161,7 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
 def serve(ctx: click.Context, host: str, port: int, open_browser: bool) -> None:
     """Open the Gradio app (builds the index first if there is none)."""
     _check_kb(_settings(ctx))
-    from lifecycle_bot.faces.web.app import serve as run_ui
+    from lifecycle_bot.faces.web import serve as run_ui
 
     run_ui(_settings(ctx), host=host, port=port, open_browser=open_browser)
 
@@ -206,8 +174,8 @@ def slack(ctx: click.Context, port: int) -> None:
     """Run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP mode with SLACK_SIGNING_SECRET)."""
     _check_kb(_settings(ctx))
     from lifecycle_bot.core.index.store import IndexUnavailable
-    from lifecycle_bot.faces.slack.app import SlackConfigError
-    from lifecycle_bot.faces.slack.app import run as run_slack
+    from lifecycle_bot.faces.slack import SlackConfigError
+    from lifecycle_bot.faces.slack import run as run_slack
 
     try:
         run_slack(_settings(ctx), port=port)
@@ -223,9 +191,9 @@ def slack(ctx: click.Context, port: int) -> None:
 @click.pass_context
 def triage(ctx: click.Context, file: Path | None, batch: Path | None, out: Path | None, as_json: bool) -> None:
     """Triage a support ticket (FILE or '-' for stdin) or a batch of them."""
-    from lifecycle_bot.triage.engine import cli_triage
+    from lifecycle_bot.faces.cli.triage import run_triage
 
-    cli_triage(ctx, file=file, batch=batch, out=out, as_json=as_json)
+    run_triage(ctx, file=file, batch=batch, out=out, as_json=as_json)
 
 
 @main.command(name="eval")
@@ -238,13 +206,21 @@ def triage(ctx: click.Context, file: Path | None, batch: Path | None, out: Path 
 @click.pass_context
 def eval_cmd(ctx: click.Context, eval_set: tuple[Path, ...], gate: bool, accept: bool, compare: bool) -> None:
     """Score the bot on known question/answer pairs."""
-    from lifecycle_bot.evaluation.evaluate import cli_eval
+    from lifecycle_bot.evaluation.evaluate import EvalError, default_sets, run
 
-    cli_eval(ctx, sets=list(eval_set), gate=gate, accept=accept)
+    if not eval_set and not default_sets():
+        raise BotError("no eval set found (expected eval/qa.jsonl)")
+    bot = _open_bot_for_questions(ctx)
+    try:
+        failures = run(bot, list(eval_set), gate=gate, accept=accept, echo=click.echo)
+    except EvalError as exc:
+        raise BotError(str(exc)) from None
+    if gate and failures:
+        ctx.exit(1)
     if compare:
         from lifecycle_bot.evaluation.compare import write_report
 
-        write_report(ctx.obj["bot"], list(eval_set))
+        write_report(bot, list(eval_set))
 
 
 @main.command()
@@ -255,10 +231,26 @@ def eval_cmd(ctx: click.Context, eval_set: tuple[Path, ...], gate: bool, accept:
                    "(eval/support.jsonl) and write support.json.")
 @click.pass_context
 def calibrate(ctx: click.Context, eval_set: Path, support_set: Path | None) -> None:
-    """Refit the answer-confidence model on the dev set and write calibration.json."""
-    from lifecycle_bot.evaluation.calibrate import cli_calibrate, cli_calibrate_support
+    """Refit the answer-confidence model on the dev set and write calibration.json to the data dir."""
+    from lifecycle_bot.evaluation import calibrate as fit
+    from lifecycle_bot.evaluation.evaluate import EvalError
 
-    if support_set is not None:
-        cli_calibrate_support(ctx, support_set)
-    else:
-        cli_calibrate(ctx, eval_set)
+    try:
+        if support_set is None:
+            fit.check_dev_set(eval_set)
+        bot = _open_bot_for_questions(ctx)
+        if support_set is not None:
+            model, out = fit.calibrate_support(bot, support_set)
+            click.echo(f"weight {model.weight} threshold {model.threshold} -> {out}")
+            for name, r in model.measured.items():
+                if name == "test_by_kind":
+                    for kind, kr in r.items():
+                        click.echo(f"  test {kind:<16} {kr}")
+                else:
+                    click.echo(f"{name}: {r}")
+            return
+        cal, accuracy, out = fit.calibrate(bot, eval_set)
+    except EvalError as exc:
+        raise BotError(str(exc)) from None
+    click.echo(f"fitted on {cal.n} items; training accuracy {accuracy:.3f}")
+    click.echo(f"weights {cal.weights} bias {cal.bias} -> {out}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import textwrap
 import threading
 import uuid
 from collections import OrderedDict
@@ -27,6 +26,7 @@ from slack_sdk.errors import SlackApiError
 
 from lifecycle_bot.core.settings import Settings
 from lifecycle_bot.core.signatures import looks_like_paste
+from lifecycle_bot.render.slack import escape, md_to_mrkdwn
 
 if TYPE_CHECKING:  # pragma: no cover
     from lifecycle_bot.core.bot import Bot
@@ -77,45 +77,6 @@ def slack_logger(secrets: list[str]) -> logging.Logger:
     return logger
 
 
-# -- Markdown -> Slack mrkdwn ---------------------------------------------------------------------
-
-_FENCE = re.compile(r"^[ \t]*```[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.S | re.M)
-_CODE = re.compile(r"`[^`\n]+`")
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def md_to_mrkdwn(text: str) -> str:
-    """**bold** -> *bold*, *em* -> _em_, [t](u) -> <u|t>, # heading -> *heading*, - item -> • item.
-
-    Code fences and spans are kept (language hints dropped) and only entity-escaped.
-    """
-    stash: list[str] = []
-
-    def keep(s: str) -> str:
-        stash.append(s)
-        return f"\x00{len(stash) - 1}\x00"
-
-    text = _FENCE.sub(lambda m: keep("```\n" + _escape(textwrap.dedent(m.group(1)).rstrip("\n")) + "\n```"), text)
-    text = _CODE.sub(lambda m: keep(_escape(m.group(0))), text)
-    links: list[str] = []
-
-    def link(m: re.Match) -> str:
-        links.append(f"<{m.group(2)}|{_escape(m.group(1))}>")
-        return f"\x01{len(links) - 1}\x01"
-
-    text = re.sub(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)", link, text)
-    text = _escape(text)
-    text = re.sub(r"(?<![*\w])\*(?!\*)([^*\n]+?)\*(?!\*)", r"_\1_", text)
-    text = re.sub(r"\*\*([^*\n]+?)\*\*|__([^_\n]+?)__", lambda m: f"*{m.group(1) or m.group(2)}*", text)
-    text = re.sub(r"(?m)^#{1,6}\s+(.+?)\s*#*$", r"*\1*", text)
-    text = re.sub(r"(?m)^(\s*)[-*]\s+", r"\1• ", text)
-    text = re.sub(r"\x01(\d+)\x01", lambda m: links[int(m.group(1))], text)
-    return re.sub(r"\x00(\d+)\x00", lambda m: stash[int(m.group(1))], text)
-
-
 def _sections(mrkdwn: str) -> list[dict]:
     """Section blocks of at most SECTION_LIMIT characters, split at paragraph or line boundaries."""
     blocks, current = [], ""
@@ -144,23 +105,22 @@ class Reply:
 
 def answer_blocks(answer: Answer, ref: str, triage_md: str | None = None) -> Reply:
     """Triage summary (for pastes), the answer, its sources as a context block, and 👍/👎 buttons."""
-    body, _, sources = answer.text.partition("\n\nSources:\n")
+    body = answer.message
     blocks: list[dict] = []
     if triage_md:
         blocks += [{"type": "header", "text": {"type": "plain_text", "text": "Triage"}}]
         blocks += _sections(md_to_mrkdwn(triage_md))
         blocks.append({"type": "divider"})
     blocks += _sections(md_to_mrkdwn(body))
-    source_lines = sources.splitlines() if sources else [f"[{i}] {c.label()}" for i, c in
-                                                         enumerate(answer.citations, start=1)]
+    source_lines = answer.sources
     if source_lines and not answer.refused:
-        text = "*Sources*\n" + "\n".join(_escape(s) for s in source_lines)
+        text = "*Sources*\n" + "\n".join(escape(s) for s in source_lines)
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text[:2900]}]})
     conf = f"confidence {answer.confidence:.2f}" + (", declined" if answer.refused else "")
     if answer.mode == "generated":
-        conf += f" \u00b7 written by {_escape(answer.model)}, checked against the docs"
+        conf += f" \u00b7 written by {escape(answer.model)}, checked against the docs"
     if answer.notice:
-        conf += f"\n{_escape(answer.notice)}"
+        conf += f"\n{escape(answer.notice)}"
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": conf}]})
     blocks.append({
         "type": "actions", "block_id": "feedback",
@@ -177,10 +137,7 @@ def answer_blocks(answer: Answer, ref: str, triage_md: str | None = None) -> Rep
 @dataclass
 class Asked:
     question: str
-    answer: str
-    citations: list[dict]
-    confidence: float
-    refused: bool
+    answer: dict  # Answer.to_dict()
     history: list[str]
     session: str
     turn: int
@@ -190,11 +147,9 @@ def record_vote(settings: Settings, asked: Asked, vote: str, user: str = "") -> 
     """Write one Slack vote to the shared feedback store (lifecycle_bot.feedback)."""
     from lifecycle_bot.feedback.store import Feedback, FeedbackStore
 
-    return FeedbackStore(settings.feedback_db).add(Feedback(
-        question=asked.question, answer=asked.answer, citations=asked.citations, confidence=asked.confidence,
-        refused=asked.refused, vote=vote, history=asked.history, session=asked.session, turn=asked.turn,
-        reason=f"slack user {user}" if user else "",
-    ))
+    return FeedbackStore(settings.feedback_db).add(Feedback.from_answer(
+        asked.answer, asked.question, asked.history, asked.session, asked.turn, vote,
+        reason=f"slack user {user}" if user else ""))
 
 
 # -- the app --------------------------------------------------------------------------------------
@@ -272,7 +227,8 @@ class SlackBot:
 
     def reply(self, question: str, turns: list[str], session: str) -> Reply:
         from lifecycle_bot.core.bot import QuestionError
-        from lifecycle_bot.triage.engine import triage, triage_markdown
+        from lifecycle_bot.render.triage import triage_markdown
+        from lifecycle_bot.triage.engine import triage
 
         try:
             answer = self.bot.ask(question, history=turns)
@@ -285,8 +241,7 @@ class SlackBot:
                 triage_md = triage_markdown(result)
         ref = uuid.uuid4().hex[:16]
         with self._lock:
-            self.asked.put(ref, Asked(question, answer.text, [c.to_dict() for c in answer.citations],
-                                      answer.confidence, answer.refused, list(turns), session, len(turns)))
+            self.asked.put(ref, Asked(question, answer.to_dict(), list(turns), session, len(turns)))
         return answer_blocks(answer, ref, triage_md)
 
     def vote(self, body: dict, client: WebClient, vote: str) -> None:
@@ -297,7 +252,7 @@ class SlackBot:
             asked = self.asked.get(ref)
         message = body.get("message") or {}
         if asked is None:  # the process restarted since the answer: keep the vote with what Slack sent back
-            asked = Asked("", message.get("text", ""), [], 0.0, False, [],
+            asked = Asked("", {"answer": message.get("text", "")}, [],
                           f"slack:{(body.get('channel') or {}).get('id', '')}:{message.get('thread_ts', '')}", 0)
         record_vote(self.settings, asked, vote, user)
         channel = (body.get("channel") or {}).get("id")
@@ -384,8 +339,7 @@ def run(settings: Settings, port: int = 3000) -> None:
     if app_token and not app_token.startswith("xapp-"):
         raise SlackConfigError("SLACK_APP_TOKEN must be an app-level token (xapp-...) with connections:write")
     bot = Bot(settings)
-    bot.ensure_index()
-    bot.load()
+    bot.open()
     from slack_bolt.error import BoltError
 
     try:

@@ -17,12 +17,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 from pathlib import Path
 
 import gradio as gr
 
-from lifecycle_bot.render import html as render
+from lifecycle_bot import render
 from lifecycle_bot.core.bot import Bot, QuestionError
 from lifecycle_bot.feedback.store import Feedback, FeedbackStore, export_candidates
 from lifecycle_bot.core.index.store import IndexUnavailable
@@ -123,10 +122,9 @@ class Startup:
     def run(self) -> None:
         try:
             self.state = "building"
-            self.bot.ensure_index(progress=self._progress)
+            self.bot.open(progress=self._progress)
             self.state = "loading"
-            retriever = self.bot.load()
-            self.sections = SectionIndex(retriever.chunks.values(), self.bot.settings.kb_dir)
+            self.sections = SectionIndex(self.bot.chunks(), self.bot.settings.kb_dir)
             self.state = "ready"
         except IndexUnavailable as exc:
             self._fail(str(exc), self._command("index --rebuild"))
@@ -175,26 +173,13 @@ def _session(state: dict | None) -> dict:
     return state
 
 
-def _chunks(text: str, steps: int) -> list[str]:
-    """Growing prefixes of `text` cut at word boundaries: what the stream shows step by step."""
-    cuts = [m.end() for m in re.finditer(r"\S+\s*", text)]
-    if len(cuts) <= 1:
-        return [text]
-    every = max(1, len(cuts) // steps)
-    out = [text[: cuts[i]] for i in range(every - 1, len(cuts) - 1, every)]
-    return out + [text]
-
-
 class App:
     """Event handlers, plain Python so tests can call them without a browser."""
 
-    def __init__(self, bot: Bot, startup: Startup, store: FeedbackStore, stream_delay: float = 0.02,
-                 stream_steps: int = 16):
+    def __init__(self, bot: Bot, startup: Startup, store: FeedbackStore):
         self.bot = bot
         self.startup = startup
         self.store = store
-        self.stream_delay = stream_delay
-        self.stream_steps = stream_steps
 
     # -- startup ---------------------------------------------------------------------------
     def wait_ready(self, progress: Callable = gr.Progress()) -> tuple:
@@ -224,17 +209,11 @@ class App:
 
     def _record(self, text: str, history: list[str], answer: Answer, message_index: int) -> dict:
         sections = self.startup.sections
-        citations = []
-        for c in answer.citations:
-            d = c.to_dict()
+        record = answer.to_dict()  # the one serialiser; the web app adds its opaque section ids
+        record["confidence"] = answer.confidence
+        for c, d in zip(answer.citations, record["citations"]):
             d["section"] = sections.id_for(c.file, c.anchor, c.heading_path) if sections else None
-            citations.append(d)
-        return {
-            "question": text, "history": history, "answer": answer.text, "citations": citations,
-            "confidence": answer.confidence, "refused": answer.refused,
-            "paste_findings": [asdict(p) for p in answer.paste_findings], "message_index": message_index,
-            "mode": answer.mode, "model": answer.model, "notice": answer.notice,
-        }
+        return {**record, "question": text, "history": history, "message_index": message_index}
 
     def _bubble(self, record: dict, turn: int, text: str | None = None, final: bool = True) -> str:
         shown = record["answer"] if text is None else text
@@ -300,11 +279,6 @@ class App:
         state["selected"] = turn
         if answer.refused:
             self._log_declined(state, turn)
-        for prefix in _chunks(answer.text, self.stream_steps)[:-1] if answer.mode != "generated" else []:
-            chat[-1] = {"role": "assistant", "content": self._bubble(record, turn, prefix, final=False)}
-            yield chat, state, gr.skip(), gr.skip(), gr.skip(), ""
-            if self.stream_delay:
-                time.sleep(self.stream_delay)
         chat[-1] = {"role": "assistant", "content": self._bubble(record, turn)}
         yield chat, state, gr.skip(), gr.skip(), self.sources_html(state), ""
 
@@ -316,12 +290,7 @@ class App:
             log.exception("could not log a declined question")
 
     def _feedback(self, state: dict, turn: int, record: dict, vote: str | None, reason: str) -> Feedback:
-        citations = [{k: v for k, v in c.items() if k != "section"} for c in record["citations"]]
-        return Feedback(
-            question=record["question"], answer=record["answer"], citations=citations,
-            confidence=record["confidence"], refused=record["refused"], vote=vote, reason=reason,
-            history=record["history"], session=state["id"], turn=turn,
-        )
+        return Feedback.from_answer(record, record["question"], record["history"], state["id"], turn, vote, reason)
 
     def new_conversation(self) -> tuple:
         return [], _session(None), "", "", NO_SOURCES, VIEWER_HINT, "", ""
@@ -415,17 +384,17 @@ class App:
 
     def triage_ticket(self, text: str) -> str:
         """Triage tab: one pasted ticket -> class, phase, evidence, sections, checklist (Markdown, escaped)."""
-        from lifecycle_bot.triage.engine import triage, triage_markdown
+        from lifecycle_bot.triage.engine import triage
 
         if not (text or "").strip():
             return "Paste a ticket first: `kubectl describe pod` output, events, logs or the user's own words."
         if len(text) > 200_000:
             return "That ticket is over 200,000 characters; paste the relevant part (Events, the failing log lines)."
-        return triage_markdown(triage(text, self.bot))
+        return render.triage_markdown(triage(text, self.bot))
 
     def triage_file(self, upload) -> tuple:
         """Triage tab: a JSONL batch ({id, text} per line) -> a CSV to download, or a clear error."""
-        from lifecycle_bot.triage.engine import triage_batch_csv
+        from lifecycle_bot.triage.batch import triage_batch_csv
 
         if upload is None:
             return None, "Upload a `.jsonl` file with one `{\"id\", \"text\"}` object per line."
@@ -443,13 +412,12 @@ class App:
         return str(path), f"{count} candidate rows written to `{path}` (add the good ones to eval/qa.jsonl)."
 
 
-def build_app(bot: Bot, startup: Startup | None = None, store: FeedbackStore | None = None,
-              stream_delay: float = 0.02) -> gr.Blocks:
+def build_app(bot: Bot, startup: Startup | None = None, store: FeedbackStore | None = None) -> gr.Blocks:
     """The Blocks app around `bot`; starts the index startup thread if the caller did not."""
     gr.set_static_paths([STATIC_DIR])
     startup = (startup or Startup(bot)).start()
     store = store or FeedbackStore(bot.settings.feedback_db)
-    app = App(bot, startup, store, stream_delay=stream_delay)
+    app = App(bot, startup, store)
 
     with gr.Blocks(title="lifecycle-bot", fill_width=True) as demo:
         state = gr.State({})

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifecycle_bot.render import html as render
+from lifecycle_bot import render
 from lifecycle_bot.core.types import Chunk
 
 MAX_DIAGRAM_BYTES = 5_000_000

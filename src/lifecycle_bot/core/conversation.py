@@ -1,0 +1,46 @@
+"""Conversation handling: which questions are follow-ups, and the standalone query they stand for."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from lifecycle_bot.core.text import STOPWORDS, words
+
+_FOLLOWUP_START = re.compile(
+    r"^\s*(and|but|so|also|then|ok|okay|what about|how about|and if|what if|why|how do i fix|how to fix|"
+    r"how can i fix|what does that|does that|is that|can i|should i|where|which)\b",
+    re.I,
+)
+_ANAPHORA = re.compile(r"\b(it|its|it's|that|this|those|these|they|them|there|same|instead|one)\b", re.I)
+
+
+def is_followup(question: str) -> bool:
+    """A question that leans on the conversation ("how do I fix it?")."""
+    terms = [w for w in words(question) if w not in STOPWORDS]
+    if len(terms) <= 2:
+        return True
+    return bool(_ANAPHORA.search(question)) and (len(terms) <= 6 or bool(_FOLLOWUP_START.match(question)))
+
+
+def history_questions(history: Iterable) -> list[str]:
+    """Earlier *user* turns from plain strings or chat-style dicts / (role, text) pairs."""
+    out: list[str] = []
+    for turn in history or ():
+        if isinstance(turn, str):
+            out.append(turn)
+        elif isinstance(turn, dict) and turn.get("role", "user") == "user":
+            out.append(str(turn.get("content", "")))
+        elif isinstance(turn, (list, tuple)) and len(turn) == 2 and turn[0] == "user":
+            out.append(str(turn[1]))
+    return [q for q in out if q.strip()]
+
+
+def resolve_query(question: str, history: Sequence[str]) -> str:
+    """The standalone query for retrieval: a follow-up is read together with the last turns."""
+    if not history or not is_followup(question):
+        return question
+    context = [history[-1]]
+    if len(history) > 1 and is_followup(history[-1]):
+        context.insert(0, history[-2])
+    return " ".join(context + [question])

@@ -1,0 +1,43 @@
+"""What every CLI command shares: the error type, the settings and the opened bot."""
+
+from __future__ import annotations
+
+import click
+
+from lifecycle_bot.core.settings import Settings
+
+
+class BotError(click.ClickException):
+    """Shown as `Error: ...` with exit code 1 and no traceback."""
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+def _bot(ctx: click.Context):
+    from lifecycle_bot.core.bot import Bot
+
+    if "bot" not in ctx.obj:
+        ctx.obj["bot"] = Bot(_settings(ctx))
+    return ctx.obj["bot"]
+
+
+def _check_kb(settings: Settings) -> None:
+    if not settings.kb_dir.is_dir():
+        raise BotError(f"knowledge-base directory not found: {settings.kb_dir} (set --kb or LIFECYCLE_BOT_KB)")
+
+
+def _open_bot_for_questions(ctx: click.Context):
+    from lifecycle_bot.core.index.store import IndexUnavailable
+
+    settings = _settings(ctx)
+    _check_kb(settings)
+    bot = _bot(ctx)
+    try:
+        report = bot.open()
+        if report is not None:
+            click.echo(f"built the index: {report.total} chunks ({report.seconds:.1f}s)", err=True)
+    except IndexUnavailable as exc:
+        raise BotError(str(exc)) from None
+    return bot

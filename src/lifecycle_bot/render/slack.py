@@ -1,0 +1,58 @@
+"""The one Markdown -> Slack mrkdwn converter, for the Slack bot's blocks and the web app's "Copy for Slack".
+
+**bold** -> *bold*, *em* -> _em_, [t](http...) -> <url|t>, a relative link -> "t (path)", # heading -> *heading*,
+- item -> • item. Code fences (found by the core's Markdown walk) and code spans are kept, language hints
+dropped, and only entity-escaped.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lifecycle_bot.core.markdown import fences
+
+_CODE = re.compile(r"`[^`\n]+`")
+_LINK = re.compile(r"\[([^\]\n]+)\]\(([^)\s]+)\)")
+
+
+def escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def md_to_mrkdwn(text: str) -> str:
+    stash: list[str] = []
+
+    def keep(s: str) -> str:
+        stash.append(s)
+        return f"\x00{len(stash) - 1}\x00"
+
+    lines = text.split("\n")
+    for f in reversed([f for f in fences(text) if f.end <= len(lines)]):
+        closed = f.end - f.start >= 2 and lines[f.end - 1].strip().startswith(("```", "~~~"))
+        if closed:
+            lines[f.start:f.end] = [keep("```\n" + escape(f.content.rstrip("\n")) + "\n```")]
+    text = "\n".join(lines)
+    text = _CODE.sub(lambda m: keep(escape(m.group(0))), text)
+    links: list[str] = []
+
+    def link(m: re.Match) -> str:
+        label, url = m.group(1), m.group(2)
+        links.append(f"<{url}|{escape(label)}>" if url.startswith(("http://", "https://"))
+                     else f"{escape(label)} ({escape(url)})")
+        return f"\x01{len(links) - 1}\x01"
+
+    text = _LINK.sub(link, text)
+    text = escape(text)
+    text = re.sub(r"(?<![*\w])\*(?!\*)([^*\n]+?)\*(?!\*)", r"_\1_", text)
+    text = re.sub(r"\*\*([^*\n]+?)\*\*|__([^_\n]+?)__", lambda m: f"*{m.group(1) or m.group(2)}*", text)
+    text = re.sub(r"(?m)^#{1,6}\s+(.+?)\s*#*$", r"*\1*", text)
+    text = re.sub(r"(?m)^(\s*)[-*+]\s+", r"\1• ", text)
+    text = re.sub(r"\x01(\d+)\x01", lambda m: links[int(m.group(1))], text)
+    return re.sub(r"\x00(\d+)\x00", lambda m: stash[int(m.group(1))], text)
+
+
+def slack_mrkdwn(text: str, confidence: float, refused: bool) -> str:
+    """A whole answer for pasting into Slack: the converted text, then what it was answered from."""
+    footer = (f"_Declined: the docs do not cover this (confidence {confidence:.2f})._" if refused
+              else f"_Answered from the KubernetesExecutor docs (confidence {confidence:.2f})._")
+    return md_to_mrkdwn(text).strip() + "\n\n" + footer
