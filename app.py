@@ -33,7 +33,7 @@ def split_args(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    from lifecycle_bot.faces.cli.main import main as cli
+    from lifecycle_bot.launch import main as cli
 
     cli(args=split_args(sys.argv[1:]), prog_name="app.py", obj={})
 

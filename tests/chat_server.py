@@ -15,8 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class ScriptedChatServer:
-    def __init__(self, reply: str = "", status: int = 200, delay: float = 0.0, piece: int = 6):
+    def __init__(self, reply: str = "", status: int = 200, delay: float = 0.0, piece: int = 6,
+                 hold_after: int | None = None):
         self.reply = reply
+        # after this many characters the stream waits until the test calls release(): ordering without a clock
+        self.hold_after = hold_after
+        self.gate = threading.Event()
         self.status = status
         self.delay = delay  # seconds between streamed pieces
         self.piece = piece  # characters per streamed piece
@@ -44,6 +48,8 @@ class ScriptedChatServer:
                 self.end_headers()
                 text = server.reply
                 for i in range(0, len(text), server.piece):
+                    if server.hold_after is not None and i >= server.hold_after:
+                        server.gate.wait(60)
                     time.sleep(server.delay)
                     self._event(_chunk(text[i:i + server.piece]))
                 self._event(_chunk("", finish="stop"))
@@ -67,7 +73,11 @@ class ScriptedChatServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
+    def release(self) -> None:
+        self.gate.set()
+
     def close(self) -> None:
+        self.gate.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 

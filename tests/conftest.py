@@ -6,9 +6,15 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# The user cache (the ONNX export of the model) is this test run's own, never ~/.cache/lifecycle-bot:
+# a stale or broken export from another checkout cannot leak into the results. Set before Settings exist.
+os.environ["LIFECYCLE_BOT_CACHE"] = tempfile.mkdtemp(prefix="lifecycle-bot-test-cache-")
 
 import lifecycle_bot  # noqa: F401  (applies the offline environment first)
 from lifecycle_bot.core.bot import Bot
@@ -36,9 +42,26 @@ def session_bot(tmp_path_factory) -> Bot:
     return bot
 
 
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+def invoke(*args: str, input: str | bytes | None = None, env: dict | None = None, timeout: int | None = None) -> CliResult:
+    """Run the CLI in this process with click's CliRunner (same exit codes and streams as the script; no timeout)."""
+    from click.testing import CliRunner
+
+    from lifecycle_bot.launch import main
+
+    result = CliRunner().invoke(main, list(args), input=input, env=env, catch_exceptions=False)
+    return CliResult(result.exit_code, result.stdout_bytes, result.stderr_bytes or b"")
+
+
 def run_cli(*args: str, input: str | bytes | None = None, env: dict | None = None, cwd: Path | None = None,
             timeout: int = 180) -> subprocess.CompletedProcess:
-    """Run the real console script in a fresh process."""
+    """Run the real console script in a fresh process (for what only a new process shows: start-up, imports)."""
     exe = Path(sys.executable).with_name("lifecycle-bot")
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(

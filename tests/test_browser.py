@@ -122,7 +122,7 @@ def test_only_the_vendored_static_files_are_served(server):
         except urllib.error.HTTPError as exc:
             return exc.code
 
-    static = ROOT / "src" / "lifecycle_bot" / "static"
+    static = ROOT / "src" / "lifecycle_bot" / "faces" / "web" / "static"
     assert status(str(static / "mermaid.min.js")) == 200
     for path in (FIXTURE_KB / "guide.md", static / ".." / "ui.py", data / "feedback.sqlite3", Path("/etc/passwd")):
         assert status(str(path)) in (403, 404), path

@@ -1,4 +1,4 @@
-"""The console script: index, ask, --json, --batch, and clear errors without tracebacks."""
+"""The CLI: index, ask, --json, --batch, and clear errors without tracebacks (in-process, CliRunner)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import invoke as run_cli
 
 
 @pytest.fixture(scope="module")

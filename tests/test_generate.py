@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 
 import pytest
 
 from chat_server import BlackHole, ScriptedChatServer, free_port
-from conftest import FIXTURE_KB, run_cli
+from conftest import FIXTURE_KB
+from conftest import invoke as run_cli
 from lifecycle_bot.core.answer import generate as gen
 from lifecycle_bot.core.answer.extract import Passage, units_of
 from lifecycle_bot.core.bot import Bot
@@ -176,29 +176,24 @@ def test_server_error_falls_back(permissive_bot):
 
 def test_down_and_silent_servers_fall_back_within_the_timeout(permissive_bot):
     down = llm_bot(permissive_bot, f"http://127.0.0.1:{free_port()}/v1", llm_timeout=5.0)
-    started = time.monotonic()
     _, answer = drain(down, "why is my pod stuck in Pending?")
-    assert answer.mode == "extractive" and "failed" in answer.notice
-    assert time.monotonic() - started < 5.0
+    assert answer.mode == "extractive" and "failed" in answer.notice  # refused at once, not the time limit
+    assert "did not finish" not in answer.notice
     hole = BlackHole()
     try:
         silent = llm_bot(permissive_bot, hole.url, llm_timeout=1.5)
-        started = time.monotonic()
         _, answer = drain(silent, "why is my pod stuck in Pending?")
-        elapsed = time.monotonic() - started
     finally:
         hole.close()
     assert answer.mode == "extractive" and "did not finish within 1.5 s" in answer.notice
-    assert 1.5 <= elapsed < 3.0
 
 
 def test_stalled_stream_is_cut_at_the_deadline(permissive_bot):
     reply = "A pod stays Pending when no node can take it [1]. " * 20
     with ScriptedChatServer(reply, delay=0.2, piece=4) as server:
-        started = time.monotonic()
-        _, answer = drain(llm_bot(permissive_bot, server.url, llm_timeout=1.0), "why is my pod stuck in Pending?")
-        assert time.monotonic() - started < 2.5
-    assert answer.mode == "extractive" and "did not finish" in answer.notice
+        deltas, answer = drain(llm_bot(permissive_bot, server.url, llm_timeout=1.0), "why is my pod stuck in Pending?")
+    # 20 sentences at 0.2 s per 4 characters take minutes; the deadline cut the stream long before the end
+    assert answer.mode == "extractive" and "did not finish" in answer.notice and len(deltas) < 20
 
 
 def test_declined_questions_never_reach_the_model(session_bot):
@@ -265,18 +260,18 @@ def test_cli_prints_each_sentence_while_the_model_is_still_writing(tmp_path):
     env = {**os.environ, "LIFECYCLE_BOT_KB": str(kb), "LIFECYCLE_BOT_DATA": str(tmp_path / "data")}
     assert run_cli("index", env=env).returncode == 0
     reply = "A pod stays Pending when no node can take it [1]. " + "Lower the memory request or add nodes [1]. " * 3
-    with ScriptedChatServer(reply, delay=0.1, piece=4) as server:  # about 4 s for the whole reply
+    first_sentence = len("A pod stays Pending when no node can take it [1]. ")
+    with ScriptedChatServer(reply, piece=4, hold_after=first_sentence + 8) as server:  # the rest waits for us
         proc = subprocess.Popen(
             [str(Path(sys.executable).with_name("lifecycle-bot")), "ask", "why is my pod stuck in Pending and what do I do?",
              "--llm", "openai-compatible", "--llm-url", server.url, "--llm-model", "scripted"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        # the server holds the rest of the reply until released: the first sentence must be out before
         first = proc.stdout.read(len("A pod stays Pending"))
-        seen = time.monotonic()
+        server.release()
         rest = proc.stdout.read()
         proc.wait(timeout=120)
-        done = time.monotonic()
-    assert first == b"A pod stays Pending"
-    assert done - seen > 2.0, "the first sentence is printed while the model is still writing the rest"
+    assert first == b"A pod stays Pending", "the first sentence is printed while the model is still writing the rest"
     assert b"Lower the memory request or add nodes [1]." in rest and b"(generated, scripted;" in rest
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lifecycle_bot.core.ingest import load_kb
 from lifecycle_bot.core.ingest.excalidraw import parse_excalidraw
-from lifecycle_bot.core.ingest.markdown import parse_markdown, slugify, split_units
+from lifecycle_bot.core.ingest.markdown import Slugger, parse_markdown, slugify, split_units
 from lifecycle_bot.core.ingest.mermaid import read_mermaid
 
 
@@ -121,3 +121,12 @@ def test_excalidraw_deleted_and_unbound_elements_are_ignored():
     }
     (chunk,) = parse_excalidraw("d.excalidraw", json.dumps(doc))
     assert "Pod." in chunk.text and "Deleted" not in chunk.text and "\u2192" not in chunk.text
+
+
+def test_slugger_gives_githubs_unique_anchors():
+    s = Slugger()
+    assert [s.slug(h) for h in ("x", "x", "x")] == ["x", "x-1", "x-2"]
+    s = Slugger()
+    assert [s.slug(h) for h in ("x", "x-1", "x")] == ["x", "x-1", "x-2"]  # was x, x-1, x-1: a duplicate
+    s = Slugger()
+    assert [s.slug(h) for h in ("x-1", "x", "x")] == ["x-1", "x", "x-2"]

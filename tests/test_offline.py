@@ -36,7 +36,7 @@ def getaddrinfo(host, *a, **k):
     return _gai(host, *a, **k)
 socket.getaddrinfo = getaddrinfo
 import lifecycle_bot, os
-from lifecycle_bot.faces.cli.main import main
+from lifecycle_bot.launch import main
 rc = 0
 for args in (["index"], ["ask", "--json", "why is my pod stuck in Pending?"]):
     try:

@@ -15,43 +15,8 @@ from typing import Any
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
+from lifecycle_bot.core.text import identifiers as extract_identifiers
 from lifecycle_bot.core.types import Chunk, Hit
-
-_BACKTICK = re.compile(r"`([^`\n]{2,80})`")
-_IDENT = re.compile(
-    r"(?<![\w.-])("
-    r"\[[a-z_]+\]"  # [kubernetes_executor]
-    r"|--[a-z][\w-]+"  # --min-pending-minutes
-    r"|[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+(?:\(\))?"  # dotted.names, module.func()
-    r"|[A-Za-z]*_[\w]+(?:\(\))?"  # snake_case, _private
-    r"|[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+|[A-Z]{2,}[a-z]+[A-Za-z]*"  # CamelCase, OOMKilled
-    r"|[a-z]+[A-Z][A-Za-z]+"  # camelCase
-    r"|\b(?:4\d\d|5\d\d|137|143)\b"  # HTTP status, exit codes
-    r"|[A-Z][A-Z0-9_]{3,}"  # CONSTANTS like QUEUED, AIRFLOW_IS_K8S_EXECUTOR_POD
-    r")(?![\w-])"
-)
-_COMMON_UPPER = {"WHAT", "WHEN", "WHERE", "THE", "HELP", "WHY", "HOW", "THIS", "THAT", "PLEASE", "NOTE", "TODO"}
-
-
-def extract_identifiers(text: str) -> list[str]:
-    """Exact tokens worth matching verbatim (config keys, reasons, codes, methods)."""
-    found: list[str] = []
-    for m in _BACKTICK.finditer(text):
-        found.append(m.group(1).strip())
-    for m in _IDENT.finditer(text):
-        token = m.group(1).rstrip("()")
-        if token.upper() in _COMMON_UPPER or len(token) < 3:
-            continue
-        found.append(token)
-    seen: set[str] = set()
-    out = []
-    for token in found:
-        key = token.lower()
-        if key not in seen:
-            seen.add(key)
-            out.append(token)
-    return out
-
 
 _DEFINES = re.compile(r"^\s*(?:\|\s*(?:\d+\s*\|\s*)?|#{1,6}\s.*?|[-*]\s+)`([^`]+)`", re.M)
 

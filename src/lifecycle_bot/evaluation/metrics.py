@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from lifecycle_bot.core.text import STOPWORDS, normalise, stem, words
+from lifecycle_bot.core.text import normalise, terms
 
 # Negations and limiters change a fact's meaning, so a key fact keeps them as required terms.
-_KEEP = {"not", "no", "never", "only", "without", "all", "each", "every", "per", "before", "after", "once"}
+_KEEP = frozenset({"not", "no", "never", "only", "without", "all", "each", "every", "per", "before", "after", "once"})
 KEY_FACT_WINDOW = 40  # tokens; a fact's terms must co-occur this close (see tests/test_metrics.py)
 
 
@@ -59,7 +59,7 @@ def ndcg_at(ranked: Sequence[dict], expected: Sequence[dict], k: int = 5) -> flo
 
 
 def _terms(text: str) -> list[str]:
-    return [stem(w) for w in words(text) if w not in STOPWORDS or w in _KEEP]
+    return terms(text, keep=_KEEP, min_length=1)
 
 
 def key_fact_found(fact: str, answer: str, window: int = KEY_FACT_WINDOW) -> bool:

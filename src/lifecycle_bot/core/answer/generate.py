@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lifecycle_bot.core.answer.extract import Passage, unit_terms
 from lifecycle_bot.core.types import Citation
-from lifecycle_bot.core.text import content_terms
+from lifecycle_bot.core.text import content_terms, exact_tokens
 
 DEFAULT_SUPPORT_FILE = Path(__file__).with_name("support.json")  # packaged, read-only
 
@@ -134,21 +134,6 @@ def split_citations(sentence: str) -> tuple[str, list[int]]:
     body = _MARKER.sub("", sentence)
     body = re.sub(r"\s+([.!?,;:])", r"\1", body)
     return re.sub(r"[ \t]+", " ", body).strip(), numbers
-
-
-# Tokens that must appear verbatim in the passage a sentence cites: numbers, snake_case keys,
-# CamelCase reasons (OOMKilled, ErrImagePull), dotted or slashed names, anything in backticks.
-_EXACT = re.compile(r"`([^`\n]+)`|\b(\d+(?:\.\d+)*)\b|\b([A-Za-z0-9]*(?:_[A-Za-z0-9]+)+)\b"
-                    r"|\b([A-Za-z]*[a-z][A-Z][A-Za-z0-9]*|[A-Z]{2,}[a-z][A-Za-z0-9]*)\b")
-
-
-def exact_tokens(text: str) -> list[str]:
-    out = []
-    for groups in _EXACT.findall(text):
-        token = next(g for g in groups if g).strip().lower()
-        if token and token not in out:
-            out.append(token)
-    return out
 
 
 def contains_token(text: str, token: str) -> bool:

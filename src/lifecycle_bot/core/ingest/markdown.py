@@ -9,19 +9,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
-
-from markdown_it import MarkdownIt
 
 from lifecycle_bot.core.ingest.mermaid import read_mermaid
+from lifecycle_bot.core.markdown import parser as _parser
+from lifecycle_bot.core.text import sentences
 from lifecycle_bot.core.types import Chunk
 
 MAX_CHUNK_CHARS = 1400
-
-
-@lru_cache(maxsize=1)
-def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark").enable("table")
 
 
 def slugify(text: str) -> str:
@@ -32,18 +26,20 @@ def slugify(text: str) -> str:
 
 
 class Slugger:
-    """Assigns unique anchors per file the way GitHub does (`x`, `x-1`, `x-2`)."""
+    """Assigns unique anchors per file the way GitHub does (github-slugger's loop): `x, x, x` -> `x, x-1, x-2`,
+    and a heading whose own slug is taken moves on, so `x, x-1, x` -> `x, x-1, x-2` (never a duplicate)."""
 
     def __init__(self) -> None:
         self.seen: dict[str, int] = {}
 
     def slug(self, text: str) -> str:
         base = slugify(text)
-        if base not in self.seen:
-            self.seen[base] = 0
-            return base
-        self.seen[base] += 1
-        return f"{base}-{self.seen[base]}"
+        result = base
+        while result in self.seen:
+            self.seen[base] += 1
+            result = f"{base}-{self.seen[base]}"
+        self.seen[result] = 0
+        return result
 
 
 def _inline_text(token) -> str:
@@ -139,7 +135,7 @@ def parse_markdown(file: str, text: str, max_chars: int = MAX_CHUNK_CHARS) -> li
     for heading_path, anchor, parts in sections:
         # the section's opening sentence travels with every part, so "Fix" still says what it fixes
         lead_text = next((b.content for _, bs in parts for b in bs if b.kind == "paragraph"), "")
-        lead_sentence = _SENTENCE.split(lead_text.replace("\n", " "))[0] if lead_text else ""
+        lead_sentence = sentences(lead_text.replace("\n", " "))[0] if lead_text else ""
         for title, part_blocks in parts:
             body = [b for b in part_blocks if not (b.kind == "heading" and b.level <= SECTION_LEVEL)]
             if not [b for b in body if b.kind != "heading"]:
@@ -167,7 +163,6 @@ def parse_markdown(file: str, text: str, max_chars: int = MAX_CHUNK_CHARS) -> li
     return chunks
 
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"(\[*])")
 
 
 @dataclass(frozen=True)
@@ -201,7 +196,7 @@ def split_units(chunk: Chunk) -> list[Unit]:
         if tok.type == "paragraph_open" and tok.level == 0:
             content = tokens[i + 1].content
             para_lines = lines[start:end]
-            for sentence in _SENTENCE.split(content.replace("\n", " ")):
+            for sentence in sentences(content.replace("\n", " ")):
                 s_start, s_end = _locate(sentence, para_lines, start)
                 add("sentence", sentence, s_start, s_end)
         elif tok.type == "list_item_open":

@@ -153,37 +153,6 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=7860, show_default=True, type=int)
-@click.option("--open-browser/--no-browser", default=False, help="Open the page in a browser once it is up.")
-@llm_options
-@click.pass_context
-def serve(ctx: click.Context, host: str, port: int, open_browser: bool) -> None:
-    """Open the Gradio app (builds the index first if there is none)."""
-    _check_kb(_settings(ctx))
-    from lifecycle_bot.faces.web import serve as run_ui
-
-    run_ui(_settings(ctx), host=host, port=port, open_browser=open_browser)
-
-
-@main.command()
-@click.option("--port", default=3000, show_default=True, type=int, help="HTTP mode port.")
-@llm_options
-@click.pass_context
-def slack(ctx: click.Context, port: int) -> None:
-    """Run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP mode with SLACK_SIGNING_SECRET)."""
-    _check_kb(_settings(ctx))
-    from lifecycle_bot.core.index.store import IndexUnavailable
-    from lifecycle_bot.faces.slack import SlackConfigError
-    from lifecycle_bot.faces.slack import run as run_slack
-
-    try:
-        run_slack(_settings(ctx), port=port)
-    except (SlackConfigError, IndexUnavailable) as exc:
-        raise BotError(str(exc)) from None
-
-
-@main.command()
 @click.argument("file", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--batch", type=click.Path(path_type=Path, dir_okay=False), help="JSONL of tickets ({id, text}).")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write results to .jsonl or .csv.")
