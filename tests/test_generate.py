@@ -15,7 +15,8 @@ from chat_server import BlackHole, ScriptedChatServer, free_port
 from conftest import FIXTURE_KB
 from conftest import invoke as run_cli
 from lifecycle_bot.core.answer import generate as gen
-from lifecycle_bot.core.answer.extract import Passage, units_of
+from lifecycle_bot.core.answer.extract import Passage
+from lifecycle_bot.core.ingest.units import units_of
 from lifecycle_bot.core.bot import Bot
 from lifecycle_bot.core.types import Answer, Citation, Delta
 from lifecycle_bot.core.settings import Settings

@@ -321,7 +321,7 @@ class Bot:
         """Sentence vectors of a passage's units: from the index, embedded now if the index lacks one."""
         import numpy as np
 
-        from lifecycle_bot.core.answer.extract import units_of
+        from lifecycle_bot.core.ingest.units import units_of
 
         key = (passage.citation.file, passage.citation.anchor or passage.citation.heading_path)
         known = {}

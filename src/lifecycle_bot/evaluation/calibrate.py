@@ -48,7 +48,8 @@ def support_rows(bot, items: list[dict]) -> list[dict]:
     import numpy as np
 
     from lifecycle_bot.core.answer import generate as gen
-    from lifecycle_bot.core.answer.extract import Passage, units_of
+    from lifecycle_bot.core.answer.extract import Passage
+    from lifecycle_bot.core.ingest.units import units_of
     from lifecycle_bot.core.types import Citation
 
     bot.load()

@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lifecycle_bot.core.markdown import fences
 from lifecycle_bot.core.types import Chunk, Citation
 from lifecycle_bot.triage.playbook import PLAYBOOK, Step
 from lifecycle_bot.core.signatures import BY_NAME, CLASSES, PRECEDENCE_RULE, STRONG, Match, rank_classes, scan
@@ -144,7 +145,6 @@ class KBCommand:
     root: str  # section root ("12. Debugging Guide > 12.7 Quota 403 at pod creation")
 
 
-_FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
 _INLINE = re.compile(r"`((?:kubectl|airflow|helm) [^`\n]+)`")
 _SHELL = {"bash", "sh", "shell", "console", "zsh"}
 
@@ -158,13 +158,16 @@ def chunk_commands(chunk: Chunk) -> list[KBCommand]:
     """Shell commands in a chunk's code fences (continuations and for-loops joined) and inline code."""
     out: list[KBCommand] = []
     root = section_root(chunk.heading_path)
-    for fence in _FENCE.finditer(chunk.text):
-        first = chunk.start_line + chunk.text.count("\n", 0, fence.start(2))
-        if fence.group(1).lower() == "sql":
-            out += _sql_statements(fence.group(2), chunk.file, first, root)
+    for fence in fences(chunk.text):
+        if fence.level or fence.indent:  # a fence inside a list item or quote is an example, not a step
             continue
-        shell = fence.group(1).lower() in _SHELL  # in other fences only "$ " prompt lines are commands
-        lines = fence.group(2).splitlines()
+        first = chunk.start_line + fence.start + 1
+        lang = re.match(r"\w*", fence.info).group(0).lower()
+        if lang == "sql":
+            out += _sql_statements(fence.content, chunk.file, first, root)
+            continue
+        shell = lang in _SHELL  # in other fences only "$ " prompt lines are commands
+        lines = fence.content.splitlines()
         i = 0
         while i < len(lines):
             line, start = lines[i].strip(), first + i

@@ -264,7 +264,7 @@ class Store:
 
     def _build_units(self, target, wanted: dict[str, Chunk], old, current: Manifest | None, embed) -> None:
         """Vectors of each chunk's quotable units; unchanged chunks' vectors are copied, not recomputed."""
-        from lifecycle_bot.core.answer.extract import units_of
+        from lifecycle_bot.core.ingest.units import units_of
 
         have: set[str] = set()
         if old is not None and current is not None:
