@@ -509,7 +509,9 @@ def build_complete_flow() -> Scene:
         "worker reports running, success,\n"
         "failed and heartbeats using the\n"
         "JWT in the workload (lifetime =\n"
-        "task_queued_timeout)\n"
+        "task_queued_timeout) is swapped on\n"
+        "/run for a short-lived execution\n"
+        "token used by the later calls\n"
         "Airflow 2.x: worker wrote the DB itself",
         GRAPE, font=14,
     )
@@ -641,9 +643,10 @@ def build_complete_flow() -> Scene:
         font=16,
     )
     phases = [
-        ("p1", "1. QUEUED in the executor\nTI QUEUED in DB, key in running",
+        ("p1", "Phases 1-2: QUEUED in the executor\nTI QUEUED in DB, key in running",
          "GUARANTEED\n"
-         "Picked up by the next scheduler loop.\n"
+         "Same loop: the heartbeat() after\n"
+         "_do_scheduling hands it on.\n"
          "Slots: [core] parallelism (32) minus\n"
          "len(running); not-yet-running pods\n"
          "still hold a slot.\n"
@@ -653,7 +656,7 @@ def build_complete_flow() -> Scene:
          "Loop frequency depends on scheduler\n"
          "load. With batch size 1 a burst of\n"
          "tasks gets one pod per loop."),
-        ("p2", "2. Pod create call\nrun_next -> create_namespaced_pod",
+        ("p2", "Phases 3-4: pod create call\nrun_next -> create_namespaced_pod",
          "GUARANTEED\n"
          "task_publish_max_retries = 0: quota\n"
          "403, 409, 429 or 5xx is reported as\n"
@@ -664,7 +667,7 @@ def build_complete_flow() -> Scene:
          "One API round trip; slow only when\n"
          "the API server is overloaded or\n"
          "admission webhooks are slow."),
-        ("p3", "3. Pod Pending\nscheduling, image pull, init containers",
+        ("p3", "Phase 5: pod Pending\nscheduling, image pull, init containers",
          "GUARANTEED\n"
          "No timeout on the pod itself.\n"
          "[scheduler] task_queued_timeout =\n"
@@ -678,7 +681,7 @@ def build_complete_flow() -> Scene:
          "node with room; minutes with node\n"
          "autoscaling or large images.\n"
          "No fixed start-up figure exists."),
-        ("p4", "4. Running\nexecute_workload in 'base'",
+        ("p4", "Phase 6: Running\nexecute_workload in 'base'",
          "GUARANTEED\n"
          "Bounded only by the task's own\n"
          "execution_timeout, if set.\n"
@@ -689,7 +692,7 @@ def build_complete_flow() -> Scene:
          "The task's own runtime, plus\n"
          "interpreter start and DAG file\n"
          "loading inside the pod."),
-        ("p5", "5. Terminal pod event\nwatcher -> _change_state",
+        ("p5", "Phase 7: terminal pod event\nwatcher -> _change_state",
          "GUARANTEED\n"
          "Applied in the next executor sync().\n"
          "Watch defaults: client read timeout\n"
@@ -700,18 +703,20 @@ def build_complete_flow() -> Scene:
          "Watch events usually arrive soon\n"
          "after the phase change; a loaded\n"
          "API server adds delay."),
-        ("p6", "6. Cleanup and adoption\ndelete or label the pod",
+        ("p6", "Phase 8: cleanup, adoption\ndelete or label the pod",
          "GUARANTEED\n"
-         "Success: pod deleted in _change_state\n"
-         "(delete_worker_pods = True). Failure:\n"
-         "pod kept (..._on_failure = False).\n"
+         "Pod Succeeded (in Airflow 3 also a\n"
+         "failed task): deleted. Pod Failed\n"
+         "(OOM, eviction, crash): kept\n"
+         "(..._on_failure = False).\n"
          "Orphan adoption every\n"
          "orphaned_tasks_check_interval = 300 s.\n"
          "Shutdown: watchers get 20 s in total.",
          "TYPICAL\n"
-         "Deletion then takes the pod's\n"
-         "termination grace period (set with\n"
-         "delete_option_kwargs)."),
+         "Deleting an exited pod is usually\n"
+         "quick; the grace period (pod spec or\n"
+         "delete_option_kwargs) only matters\n"
+         "for containers still running."),
     ]
     total_w = C5_X + C5_W - 40
     gap = 84
@@ -783,7 +788,8 @@ def build_pod_lifecycle() -> Scene:
     s.shape(
         "unknown", "rectangle", COL[2], ROW[0], W, H,
         "UNKNOWN (or any other phase)\n"
-        "typically: node not reachable\n"
+        "node unreachable; NotReady pods are\n"
+        "usually evicted after 300 s (DELETED)\n"
         "watcher emits: nothing\n"
         "(logs 'Invalid state')\n"
         "TI: unchanged by the executor\n"
@@ -846,7 +852,9 @@ def build_pod_lifecycle() -> Scene:
         "all containers exited 0\n"
         "watcher emits: state None\n"
         "_change_state reads the TI state from\n"
-        "the DB (normally SUCCESS, set by worker)\n"
+        "the DB, set by the worker: SUCCESS, or\n"
+        "FAILED / UP_FOR_RETRY when task code\n"
+        "failed (Airflow 3 worker exits 0)\n"
         "pod: deleted (delete_worker_pods=True)\n"
         "or labelled airflow_executor_done=True",
         GREEN, font=14, align="left",
@@ -870,8 +878,9 @@ def build_pod_lifecycle() -> Scene:
         "failed", "rectangle", COL[2], ROW[2], W, H,
         "FAILED\n"
         "non-zero exit, OOMKilled (137 typical),\n"
-        "init container failed, ProviderFailed\n"
+        "init container failed\n"
         "watcher emits: FAILED + failure details\n"
+        "(ProviderFailed: FAILED, no details)\n"
         "TI RUNNING: TI FAILED, scheduler retries\n"
         "if retries remain\n"
         "TI still QUEUED and reason not 'Error':\n"

@@ -7,6 +7,12 @@ What is checked:
   length, Mermaid blocks introduced by prose, and that every `[kubernetes_executor]` option
   from the fact sheet is named in backticks in `## 13. Configuration Reference`.
   These tests are skipped only while the guide file does not exist yet.
+* `[kubernetes_executor]` options against the pinned provider (10.25.0): every option the KB names
+  as belonging to that section (backticked `[kubernetes_executor] name`, env vars, ini blocks,
+  `config get-value`) must exist in tests/data/kubernetes_executor_defaults.txt or be listed under
+  Removed options, section 13 must give every option a default, and every default the KB states
+  anywhere (Default columns of tables, "`name` (default X)", "defaults to X", "`name = X` (the
+  default)") must equal the provider's. A self-test feeds wrong defaults to the checker.
 * kb/excalidraw/*.excalidraw: valid Excalidraw JSON with consistent text and arrow bindings.
 * Every Markdown file directly in kb/: internal links resolve to GitHub-style heading anchors
   and relative file links point at files that exist.
@@ -311,6 +317,244 @@ def test_configuration_reference_names_every_option(guide_text):
         if not any(re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", span) for span in code_spans)
     ]
     assert not missing, f"options from {source} not named in backticks in section 13: {missing}"
+
+
+# --------------------------------------------------------------------------------------------
+# documented defaults of [kubernetes_executor] options versus the pinned provider
+# --------------------------------------------------------------------------------------------
+
+PROVIDER_DEFAULTS = Path(__file__).resolve().parent / "data" / "kubernetes_executor_defaults.txt"
+EMPTY_DEFAULT_WORDS = {"", '""', "''", "empty", "(empty)", "unset", "none", "not set", "<unset>"}
+# A documented value: `code`, **bold**, or one bare token.
+_VALUE = r"(`[^`]*`|\*\*[^*]+\*\*|[^\s,;)|]+)"
+_AFTER_SPAN_PATTERNS = [
+    # `name` (default X)   `name` lines (default X)   `name` (the default: X)
+    re.compile(rf"^\s*(?:[A-Za-z]+\s+){{0,2}}\((?:the\s+)?default:?\s+{_VALUE}", re.I),
+    # `name` defaults to X   `name`, which defaults to X
+    re.compile(rf"^(?:\*\*)?,?\s*(?:which\s+)?defaults?\s+to\s+{_VALUE}", re.I),
+    # (`name`, default X)
+    re.compile(rf"^,\s*default\s+{_VALUE}", re.I),
+]
+# `name = X` (the default)   `name = X` (default)
+_ASSIGNED_DEFAULT = re.compile(r"^\s*\((?:the\s+)?default\b", re.I)
+_SECTION_PREFIX = re.compile(r"^\[([a-z_]+)\]\s*")
+
+
+def load_provider_defaults(path: Path = PROVIDER_DEFAULTS) -> dict[str, str | None]:
+    """Option -> default from the shipped provider list; None where the provider declares none."""
+    defaults: dict[str, str | None] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, _, value = line.partition("\t")
+        value = value.strip()
+        defaults[name.strip()] = None if value == "<unset>" else ("" if value == '""' else value)
+    return defaults
+
+
+def normalise_default(value: str | None) -> str:
+    """Compare defaults loosely on form (quotes, bold, case, empty spellings), strictly on content."""
+    if value is None:
+        return ""
+    text = value.strip()
+    text = re.sub(r"^\*\*(.*)\*\*$", r"\1", text).strip()
+    text = text.strip("`").strip()
+    if text.lower() in EMPTY_DEFAULT_WORDS:
+        return ""
+    text = text.strip("\"'")
+    return text.lower()
+
+
+def _option_name_in_span(span: str, options) -> tuple[str, str | None] | None:
+    """`[kubernetes_executor] name`, `name` or `name = value` -> (name, value); None otherwise."""
+    text = span.strip()
+    section = _SECTION_PREFIX.match(text)
+    if section:
+        if section.group(1) != "kubernetes_executor":
+            return None
+        text = text[section.end():]
+    name, eq, value = text.partition("=")
+    name = name.strip()
+    if name not in options:
+        return None
+    return name, (value.strip() if eq else None)
+
+
+def _markdown_tables(text: str):
+    """Yield (header_cells, [(line_number, cells), ...]) for each pipe table outside fences."""
+    rows = [(n, line) for n, line in iter_lines_outside_fences(text)]
+    i = 0
+    while i < len(rows) - 1:
+        n, line = rows[i]
+        nxt = rows[i + 1][1]
+        if line.lstrip().startswith("|") and re.match(r"^\s*\|?\s*:?-{3,}", nxt):
+            header = [c.strip() for c in line.strip().strip("|").split("|")]
+            body = []
+            j = i + 2
+            while j < len(rows) and rows[j][1].lstrip().startswith("|"):
+                cells = [c.strip() for c in rows[j][1].strip().strip("|").split("|")]
+                body.append((rows[j][0], cells))
+                j += 1
+            yield header, body
+            i = j
+        else:
+            i += 1
+
+
+def documented_option_defaults(text: str, options) -> list[tuple[int, str, str]]:
+    """Every (line, option, documented default) the text states for a provider option.
+
+    Two forms are recognised: a table whose header has a `Default` column and whose first cell
+    names the option in backticks, and prose such as "`name` (default `X`)", "`name` defaults to
+    X" or "`name = X` (the default)".
+    """
+    found: list[tuple[int, str, str]] = []
+    for header, body in _markdown_tables(text):
+        lowered = [cell.lower() for cell in header]
+        if "default" not in lowered:
+            continue
+        column = lowered.index("default")
+        for line_no, cells in body:
+            if len(cells) <= column:
+                continue
+            for match in INLINE_CODE_RE.finditer(cells[0]):
+                hit = _option_name_in_span(match.group(2), options)
+                if hit:
+                    found.append((line_no, hit[0], cells[column]))
+    for line_no, line in iter_lines_outside_fences(text):  # prose, table cells included
+        for match in INLINE_CODE_RE.finditer(line):
+            hit = _option_name_in_span(match.group(2), options)
+            if not hit:
+                continue
+            name, assigned = hit
+            rest = line[match.end():match.end() + 400]
+            if assigned is not None:
+                if _ASSIGNED_DEFAULT.match(rest):
+                    found.append((line_no, name, assigned))
+                continue
+            for pattern in _AFTER_SPAN_PATTERNS:
+                value = pattern.match(rest)
+                if value:
+                    found.append((line_no, name, value.group(1)))
+                    break
+    return found
+
+
+def default_mismatches(text: str, defaults: dict[str, str | None]) -> list[str]:
+    problems = []
+    for line_no, name, documented in documented_option_defaults(text, defaults):
+        if normalise_default(documented) != normalise_default(defaults[name]):
+            problems.append(
+                f"line {line_no}: `{name}` documented default {documented!r}, "
+                f"provider 10.25.0 says {defaults[name]!r}"
+            )
+    return problems
+
+
+_SECTION_OPTION_REFERENCES = [
+    re.compile(r"`\[kubernetes_executor\]\s+([a-z][a-z0-9_]*)"),         # `[kubernetes_executor] name`
+    re.compile(r"\[kubernetes_executor\]`\s+`([a-z][a-z0-9_]*)`"),      # `[kubernetes_executor]` `name`
+    re.compile(r"get-value\s+kubernetes_executor\s+([a-z][a-z0-9_]*)"),  # airflow config get-value
+]
+
+
+def kubernetes_executor_option_references(text: str) -> list[tuple[int, str]]:
+    """Every place that names an option as belonging to [kubernetes_executor], fences included."""
+    refs: list[tuple[int, str]] = []
+    in_section = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        for pattern in _SECTION_OPTION_REFERENCES:
+            refs += [(number, match.group(1)) for match in pattern.finditer(line)]
+        for match in re.finditer(r"AIRFLOW__KUBERNETES_EXECUTOR__([A-Z0-9_]+)", line):
+            refs.append((number, match.group(1).lower()))
+        stripped = line.strip()
+        if re.fullmatch(r"\[[a-z_]+\]", stripped):  # ini section header inside a code block
+            in_section = stripped == "[kubernetes_executor]"
+            continue
+        if in_section:
+            assignment = re.match(r"^([a-z][a-z0-9_]*)\s*=", stripped)
+            if assignment:
+                refs.append((number, assignment.group(1)))
+            elif not stripped or stripped.startswith(("```", "~~~")):
+                in_section = False
+    return refs
+
+
+def _removed_option_names(guide: str) -> set[str]:
+    body = section_body(guide, "## 13. Configuration Reference")
+    removed = body.split("#### Removed options", 1)[1] if "#### Removed options" in body else ""
+    removed = removed.split("\n### ", 1)[0]
+    return {m.group(1) for m in re.finditer(r"^\|\s*`([a-z_]+)`", removed, re.M)}
+
+
+def test_provider_defaults_list_matches_option_list():
+    defaults = load_provider_defaults()
+    names, source = load_option_names()
+    assert len(defaults) >= 25
+    assert sorted(defaults) == sorted(names), (
+        f"tests/data/kubernetes_executor_defaults.txt and {source} list different options"
+    )
+
+
+def test_every_option_the_kb_names_is_a_provider_option(guide_text):
+    defaults = load_provider_defaults()
+    removed = _removed_option_names(guide_text)
+    assert removed, "could not read the Removed options table of section 13"
+    problems = []
+    for md_file in _kb_markdown_files():
+        for line_no, name in kubernetes_executor_option_references(md_file.read_text(encoding="utf-8")):
+            if name not in defaults and name not in removed:
+                problems.append(f"{md_file.name}:{line_no}: [kubernetes_executor] {name} is not an option "
+                                "of provider 10.25.0 nor listed under Removed options")
+    assert not problems, "\n".join(problems)
+
+
+def test_configuration_reference_gives_every_option_a_default(guide_text):
+    defaults = load_provider_defaults()
+    body = section_body(guide_text, "## 13. Configuration Reference")
+    documented = {name for _, name, _ in documented_option_defaults(body, defaults)}
+    missing = sorted(set(defaults) - documented)
+    assert not missing, f"section 13 has no Default-column row for: {missing}"
+
+
+def test_documented_defaults_match_provider(guide_text):
+    defaults = load_provider_defaults()
+    problems = []
+    checked = 0
+    for md_file in _kb_markdown_files():
+        text = md_file.read_text(encoding="utf-8")
+        checked += len(documented_option_defaults(text, defaults))
+        problems += [f"{md_file.name}: {p}" for p in default_mismatches(text, defaults)]
+    assert checked >= len(defaults), f"only {checked} documented defaults found; the parser is broken"
+    assert not problems, "\n".join(problems)
+
+
+def test_default_check_catches_wrong_defaults():
+    defaults = {"worker_pods_creation_batch_size": "1", "delete_worker_pods": "True",
+                "cluster_context": None, "pod_template_file": ""}
+    good = (
+        "| Option | Default | Note |\n|---|---|---|\n"
+        "| `[kubernetes_executor] worker_pods_creation_batch_size` | `1` | x |\n"
+        "| `cluster_context` | unset | x |\n"
+        "Set `pod_template_file` (default: empty) and `delete_worker_pods = True` (the default).\n"
+    )
+    assert len(documented_option_defaults(good, defaults)) == 4
+    assert default_mismatches(good, defaults) == []
+    bad = (
+        "| Option | Default | Note |\n|---|---|---|\n"
+        "| `worker_pods_creation_batch_size` | `16` | x |\n"
+        "The option `delete_worker_pods` defaults to **False** here.\n"
+        "`delete_worker_pods = False` (the default) and `cluster_context` (default `kind`).\n"
+    )
+    problems = default_mismatches(bad, defaults)
+    assert len(problems) == 4, problems
+    refs = kubernetes_executor_option_references(
+        "```ini\n[kubernetes_executor]\nnamespace = airflow\nworker_pods_pending_timeout = 300\n```\n"
+        "Set `[kubernetes_executor] delete_worker_pods` or AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE.\n"
+        "The [kubernetes_executor] options below are in the `[kubernetes_executor]` section.\n"
+    )
+    assert [name for _, name in refs] == [
+        "namespace", "worker_pods_pending_timeout", "delete_worker_pods", "namespace"]
 
 
 # --------------------------------------------------------------------------------------------

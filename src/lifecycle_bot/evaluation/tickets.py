@@ -15,9 +15,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from lifecycle_bot.core.bot import Bot
 
 
-def score_tickets(path: str | Path, bot: Bot | None = None) -> dict[str, Any]:
-    """Accuracy and macro-F1 of the class (and phase accuracy) over a labelled tickets file."""
-    items = [i for i in read_tickets(Path(path)) if "label_class" in i]
+def score_tickets(path: str | Path | list[dict], bot: Bot | None = None) -> dict[str, Any]:
+    """Accuracy and macro-F1 of the class (and phase accuracy) over a labelled tickets file or its rows."""
+    rows = path if isinstance(path, list) else read_tickets(Path(path))
+    items = [i for i in rows if "label_class" in i]
     started = time.perf_counter()
     predicted = [(i, triage(str(i["text"]), bot)) for i in items]
     seconds = time.perf_counter() - started

@@ -167,7 +167,7 @@ def triage(ctx: click.Context, file: Path | None, batch: Path | None, out: Path 
 
 @main.command(name="eval")
 @click.option("--set", "eval_set", type=click.Path(path_type=Path, dir_okay=False), multiple=True,
-              help="Eval JSONL file(s) [default: eval/qa.jsonl].")
+              help="Eval JSONL file(s) [default: every set in eval/].")
 @click.option("--gate", is_flag=True, help="Exit non-zero when a metric falls below eval/thresholds.toml.")
 @click.option("--accept", is_flag=True, help="Record this run as eval/baseline.json (never done by CI).")
 @click.option("--compare", is_flag=True, help="Also run the baseline pipelines and write eval/report.md.")

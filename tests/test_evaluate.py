@@ -1,0 +1,55 @@
+"""The eval harness's own arithmetic: split sets, kb_gap rows, decline shares, key facts with the cited lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lifecycle_bot.evaluation.evaluate import ItemResult, cited_text, score, set_parts
+
+SECTION = {"file": "guide.md", "anchor": "pending", "heading_path": "Pending"}
+OTHER = {"file": "guide.md", "anchor": "oom", "heading_path": "OOM"}
+
+
+def _result(id_, answerable=True, refused=False, ranked=(), facts=(), cited=(), scored=True) -> ItemResult:
+    return ItemResult(id_, "c", answerable, refused, list(ranked), [], list(facts), 10.0, 0.5,
+                      key_facts_with_cited=list(cited), scored=scored)
+
+
+def test_set_parts_splits_only_sets_with_a_split_field():
+    plain = [{"id": "a"}, {"id": "b"}]
+    assert set_parts(Path("qa.jsonl"), plain) == [("qa", plain)]
+    rows = [{"id": "a", "split": "dev"}, {"id": "b", "split": "holdout"}, {"id": "c", "split": "dev"}]
+    parts = dict(set_parts(Path("real.jsonl"), rows))
+    assert [r["id"] for r in parts["real_dev"]] == ["a", "c"]
+    assert [r["id"] for r in parts["real_holdout"]] == ["b"]
+
+
+def test_kb_gap_rows_are_counted_but_not_scored():
+    items = {"q1": {"expected": [SECTION]}, "q2": {"expected": [], "kb_gap": True}, "q3": {"expected": []}}
+    results = [
+        _result("q1", ranked=[OTHER, OTHER, SECTION], facts=[True, False], cited=[True, True]),
+        _result("q2", answerable=False, refused=False, scored=False),
+        _result("q3", answerable=False, refused=True),
+    ]
+    out = score(results, items)
+    assert out["n"] == 2 and out["kb_gap"] == 1
+    assert (out["hit@1"], out["hit@3"], out["hit@5"]) == (0.0, 1.0, 1.0)
+    assert out["key_fact_recall"] == 0.5 and out["key_fact_recall_cited"] == 1.0
+    assert out["in_scope_declined"] == 0.0 and out["out_of_scope_declined"] == 1.0
+    assert out["refusal_precision"] == 1.0 and out["refusal_recall"] == 1.0
+
+
+def test_declined_answerable_question_loses_its_facts_and_counts_as_declined():
+    items = {"q1": {"expected": [SECTION]}, "q2": {"expected": [SECTION]}}
+    results = [_result("q1", refused=True, ranked=[SECTION], facts=[True], cited=[True]),
+               _result("q2", ranked=[SECTION], facts=[True], cited=[True])]
+    out = score(results, items)
+    assert out["key_fact_recall"] == 0.5 and out["key_fact_recall_cited"] == 0.5
+    assert out["in_scope_declined"] == 0.5
+    assert out["refusal_precision"] == 0.0
+
+
+def test_cited_text_reads_the_cited_lines_and_skips_missing_files(tmp_path: Path):
+    (tmp_path / "guide.md").write_text("one\ntwo\nthree\nfour\n", encoding="utf-8")
+    cites = [{"file": "guide.md", "start_line": 2, "end_line": 3}, {"file": "gone.md", "start_line": 1, "end_line": 2}]
+    assert cited_text(tmp_path, cites) == "two\nthree"
