@@ -149,3 +149,22 @@ def test_history_as_chat_dicts(session_bot: Bot):
     history = [{"role": "user", "content": "my pod is OOMKilled"}, {"role": "assistant", "content": "..."}]
     answer = session_bot.ask("how do I fix it?", history=history)
     assert answer.citations[0].anchor == "32-oomkilled"
+
+
+def test_fitted_models_come_from_the_data_dir_with_packaged_defaults(tmp_path):
+    import json
+
+    from lifecycle_bot.core.answer import confidence as conf
+    from lifecycle_bot.core.answer import generate as gen
+    from lifecycle_bot.core.settings import Settings
+
+    settings = Settings(kb_dir=tmp_path / "kb", data_dir=tmp_path / "data")
+    packaged = conf.load(settings.calibration_file)
+    assert packaged == conf.load(None) and packaged.weights  # nothing fitted yet: the package's default
+    fitted = conf.Calibration(weights={"top_dense": 1.0}, bias=-0.5, fitted_on="test", n=3)
+    conf.save(fitted, settings.calibration_file)
+    assert conf.load(settings.calibration_file) == fitted
+    assert conf.load(None) == packaged, "fitting never writes into the package"
+    settings.support_file.write_text(json.dumps({"weight": 0.25, "threshold": 0.7}))
+    assert gen.load_support_model(settings.support_file).threshold == 0.7
+    assert gen.load_support_model(tmp_path / "absent.json") == gen.load_support_model(None)  # the packaged one

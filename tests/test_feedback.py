@@ -116,3 +116,26 @@ def test_export_candidates_jsonl(tmp_path):
     pending = next(r for r in rows if r["question"].lower() == "why pending?")
     assert "declined" in pending["note"] and "too vague" in pending["note"] and pending["history"] in (["hi"], ["HI"])
     assert candidate_rows([]) == []
+
+
+def test_an_old_store_is_migrated_and_keeps_its_rows(tmp_path):
+    import sqlite3
+
+    from lifecycle_bot.feedback.store import MIGRATIONS, SCHEMA
+
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(SCHEMA)  # the schema before mode/model existed (user_version 0)
+    conn.execute("INSERT INTO feedback (created_at, question) VALUES (1.0, 'why pending?')")
+    conn.commit()
+    conn.close()
+    store = FeedbackStore(path)
+    (old,) = store.rows()
+    assert old.question == "why pending?" and old.mode == "extractive" and old.model == ""
+    store.add(Feedback(question="q", answer="a", vote="up", mode="generated", model="qwen"))
+    assert [(f.mode, f.model) for f in store.rows()] == [("extractive", ""), ("generated", "qwen")]
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    conn.close()
+    FeedbackStore(path)  # opening again changes nothing
+    assert len(store.rows()) == 2

@@ -35,14 +35,19 @@ DEFAULT = Calibration(
 )
 
 
-def load(path: Path | None = None) -> Calibration:
-    """The fitted model at `path` (the data dir's), else the packaged default file, else `DEFAULT`."""
-    for candidate in ([path] if path is not None else []) + [DEFAULT_FILE]:
+def load_fitted(make, path: Path | None, packaged: Path, fallback):
+    """A fitted model: the data dir's file at `path`, else the package's read-only default, else `fallback`."""
+    for candidate in ([path] if path is not None else []) + [packaged]:
         try:
-            return Calibration(**json.loads(Path(candidate).read_text()))
+            return make(**json.loads(Path(candidate).read_text()))
         except (OSError, ValueError, TypeError):
             continue
-    return DEFAULT
+    return fallback
+
+
+def load(path: Path | None = None) -> Calibration:
+    """The confidence model fitted into the data dir (`path`), else the packaged one, else `DEFAULT`."""
+    return load_fitted(Calibration, path, DEFAULT_FILE, DEFAULT)
 
 
 def save(cal: Calibration, path: Path) -> None:

@@ -159,13 +159,10 @@ class SupportModel:
 
 
 def load_support_model(path: Path | None = None) -> SupportModel:
-    """The fitted check at `path` (the data dir's), else the packaged default file, else `SupportModel()`."""
-    for candidate in ([path] if path is not None else []) + [DEFAULT_SUPPORT_FILE]:
-        try:
-            return SupportModel(**json.loads(Path(candidate).read_text()))
-        except (OSError, ValueError, TypeError):
-            continue
-    return SupportModel()
+    """The check fitted into the data dir (`path`), else the packaged one, else `SupportModel()`."""
+    from lifecycle_bot.core.answer.confidence import load_fitted
+
+    return load_fitted(SupportModel, path, DEFAULT_SUPPORT_FILE, SupportModel())
 
 
 @dataclass
