@@ -11,7 +11,6 @@ import html
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from html.parser import HTMLParser
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -25,7 +24,6 @@ _ALLOWED_TAGS = {
     "tr", "th", "td", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "hr", "span", "div",
     "del", "s", "mark", "small", "details", "summary",
 }
-_VOID = {"br", "hr"}
 _DROP_WITH_CONTENT = {"script", "style", "iframe", "object", "embed", "svg", "math", "template",
                       "noscript", "textarea", "title", "select", "xmp", "noembed", "noframes"}
 _CLASS_OK = re.compile(r"^[A-Za-z0-9_ -]{1,120}$")
@@ -33,74 +31,45 @@ _HREF_OK = re.compile(r"^(https?://[^\s\"'<>`]+|#[A-Za-z0-9_-]{1,200})$")
 _STYLE_OK = re.compile(r"^text-align:(left|right|center)$")
 
 
-class _Sanitizer(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.open: list[str] = []
-        self.skip = 0  # depth inside a dropped element
+_ATTRIBUTES = {
+    "*": {"class", "title"},
+    "a": {"href", "target", "rel"},
+    "ol": {"start"},
+    "th": {"style"},
+    "td": {"style"},
+}
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _DROP_WITH_CONTENT:
-            self.skip += 1
-            return
-        if self.skip or tag not in _ALLOWED_TAGS:
-            return
-        kept = []
-        for name, value in attrs:
-            value = value or ""
-            if name == "class" and _CLASS_OK.match(value):
-                kept.append((name, value))
-            elif name == "href" and tag == "a" and _HREF_OK.match(value):
-                kept.append((name, value))
-            elif name == "title" and len(value) <= 300:
-                kept.append((name, value))
-            elif name == "target" and tag == "a" and value == "_blank":
-                kept.append((name, value))
-            elif name == "rel" and tag == "a":
-                kept.append((name, "noopener noreferrer nofollow"))
-            elif name == "start" and tag == "ol" and value.isdigit():
-                kept.append((name, value))
-            elif name == "style" and tag in ("th", "td") and _STYLE_OK.match(value):
-                kept.append((name, value))
-        text = "".join(f' {n}="{html.escape(v, quote=True)}"' for n, v in kept)
-        self.out.append(f"<{tag}{text}>")
-        if tag not in _VOID:
-            self.open.append(tag)
 
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _DROP_WITH_CONTENT:
-            return
-        self.handle_starttag(tag, attrs)
-        if tag in self.open and tag not in _VOID:
-            self.handle_endtag(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _DROP_WITH_CONTENT:
-            self.skip = max(0, self.skip - 1)
-            return
-        if self.skip or tag not in self.open:
-            return
-        while self.open:
-            top = self.open.pop()
-            self.out.append(f"</{top}>")
-            if top == tag:
-                break
-
-    def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.out.append(html.escape(data, quote=False))
-
-    def result(self) -> str:
-        self.close()
-        return "".join(self.out) + "".join(f"</{t}>" for t in reversed(self.open))
+def _attribute(tag: str, name: str, value: str) -> str | None:
+    """Each kept attribute's value checked against its pattern (ammonia has already dropped the rest)."""
+    if name == "class":
+        return value if _CLASS_OK.match(value) else None
+    if name == "title":
+        return value if len(value) <= 300 else None
+    if name == "href":
+        return value if _HREF_OK.match(value) else None
+    if name == "target":
+        return value if value == "_blank" else None
+    if name == "rel":
+        return "noopener noreferrer nofollow"
+    if name == "start":
+        return value if value.isdigit() else None
+    if name == "style":
+        return value if _STYLE_OK.match(value) else None
+    return None
 
 
 def sanitize(fragment: str) -> str:
-    """Rebuild an HTML fragment from allowed tags and attributes only (comments and scripts go)."""
-    parser = _Sanitizer()
-    parser.feed(fragment)
-    return parser.result()
+    """Rebuild an HTML fragment from allowed tags and attributes only (comments, scripts and their text go).
+
+    ammonia (through nh3) parses the fragment as a browser would (html5ever), so what it keeps is what the
+    page will see; `_attribute` then holds every kept value to its pattern.
+    """
+    import nh3
+
+    return nh3.clean(fragment, tags=_ALLOWED_TAGS, clean_content_tags=_DROP_WITH_CONTENT,
+                     attributes=_ATTRIBUTES, attribute_filter=_attribute, link_rel=None,
+                     url_schemes={"http", "https"}, strip_comments=True)
 
 
 def escape(text: object) -> str:
