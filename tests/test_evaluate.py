@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from lifecycle_bot.evaluation.evaluate import ItemResult, cited_text, score, set_parts
+import pytest
+
+from lifecycle_bot.evaluation.calibrate import dev_items
+from lifecycle_bot.evaluation.evaluate import EvalError, ItemResult, cited_text, score, set_parts
 
 SECTION = {"file": "guide.md", "anchor": "pending", "heading_path": "Pending"}
 OTHER = {"file": "guide.md", "anchor": "oom", "heading_path": "OOM"}
@@ -53,3 +57,15 @@ def test_cited_text_reads_the_cited_lines_and_skips_missing_files(tmp_path: Path
     (tmp_path / "guide.md").write_text("one\ntwo\nthree\nfour\n", encoding="utf-8")
     cites = [{"file": "guide.md", "start_line": 2, "end_line": 3}, {"file": "gone.md", "start_line": 1, "end_line": 2}]
     assert cited_text(tmp_path, cites) == "two\nthree"
+
+
+def test_calibration_fits_only_dev_rows_and_never_a_holdout(tmp_path: Path):
+    rows = [{"id": "d1", "question": "q", "split": "dev", "expected": [SECTION]},
+            {"id": "h1", "question": "q", "split": "holdout", "expected": [SECTION]},
+            {"id": "g1", "question": "q", "split": "dev", "expected": [], "kb_gap": True},
+            {"id": "o1", "question": "q", "split": "dev", "expected": [], "out_of_scope": True}]
+    path = tmp_path / "real.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert [i["id"] for i in dev_items(path)] == ["d1", "o1"]
+    with pytest.raises(EvalError):
+        dev_items(tmp_path / "holdout.jsonl")

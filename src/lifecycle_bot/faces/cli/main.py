@@ -193,20 +193,23 @@ def eval_cmd(ctx: click.Context, eval_set: tuple[Path, ...], gate: bool, accept:
 
 
 @main.command()
-@click.option("--set", "eval_set", type=click.Path(path_type=Path, dir_okay=False), default=Path("eval/qa.jsonl"),
-              show_default=True, help="Dev set to fit on (never the holdout).")
+@click.option("--set", "eval_set", type=click.Path(path_type=Path, dir_okay=False), multiple=True,
+              help="Dev set(s) to fit on; a split set gives only its dev rows; never the holdout "
+                   "[default: eval/qa.jsonl and the dev part of eval/real_questions.jsonl].")
 @click.option("--support", "support_set", type=click.Path(path_type=Path, dir_okay=False),
               help="Instead, fit the citation-support check of generated answers on this labelled set "
                    "(eval/support.jsonl) and write support.json.")
 @click.pass_context
-def calibrate(ctx: click.Context, eval_set: Path, support_set: Path | None) -> None:
+def calibrate(ctx: click.Context, eval_set: tuple[Path, ...], support_set: Path | None) -> None:
     """Refit the answer-confidence model on the dev set and write calibration.json to the data dir."""
     from lifecycle_bot.evaluation import calibrate as fit
     from lifecycle_bot.evaluation.evaluate import EvalError
 
     try:
+        sets = list(eval_set) or [Path("eval/qa.jsonl"), Path("eval/real_questions.jsonl")]
         if support_set is None:
-            fit.check_dev_set(eval_set)
+            for path in sets:
+                fit.check_dev_set(path)
         bot = _open_bot_for_questions(ctx)
         if support_set is not None:
             model, out = fit.calibrate_support(bot, support_set)
@@ -218,7 +221,7 @@ def calibrate(ctx: click.Context, eval_set: Path, support_set: Path | None) -> N
                 else:
                     click.echo(f"{name}: {r}")
             return
-        cal, accuracy, out = fit.calibrate(bot, eval_set)
+        cal, accuracy, out = fit.calibrate(bot, sets)
     except EvalError as exc:
         raise BotError(str(exc)) from None
     click.echo(f"fitted on {cal.n} items; training accuracy {accuracy:.3f}")
