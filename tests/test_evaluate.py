@@ -69,3 +69,23 @@ def test_calibration_fits_only_dev_rows_and_never_a_holdout(tmp_path: Path):
     assert [i["id"] for i in dev_items(path)] == ["d1", "o1"]
     with pytest.raises(EvalError):
         dev_items(tmp_path / "holdout.jsonl")
+
+
+def test_gate_bounds_declines_of_answerable_questions_from_above():
+    from lifecycle_bot.evaluation.evaluate import check_gate
+
+    limits = {"s": {"in_scope_declined": 0.3, "hit@3": 0.5, "latency_p95_ms": 100}}
+    assert check_gate("s", {"in_scope_declined": 0.2, "hit@3": 0.6, "latency_p95_ms": 90}, limits) == []
+    failures = check_gate("s", {"in_scope_declined": 0.4, "hit@3": 0.4, "latency_p95_ms": 120}, limits)
+    assert [f.split(" = ")[0] for f in failures] == ["s: in_scope_declined", "s: hit@3", "s: latency_p95_ms"]
+
+
+def test_failing_holdout_rows_are_listed_by_id_only():
+    from lifecycle_bot.evaluation.evaluate import failing_questions
+
+    items = {"h1": {"question": "secret words of a holdout question", "expected": [SECTION]}}
+    results = [_result("h1", ranked=[OTHER], facts=[False])]
+    assert "secret words" in failing_questions(results, items)[0]
+    assert "secret words" not in failing_questions(results, items, holdout=True)[0]
+    items["h1"]["split"] = "holdout"
+    assert "secret words" not in failing_questions(results, items)[0]

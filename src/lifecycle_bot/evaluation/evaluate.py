@@ -240,27 +240,34 @@ def format_table(title: str, rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def lower_is_better(metric: str) -> bool:
+    """Latency and the share of answerable questions declined are bounded from above; the rest from below."""
+    return metric.startswith("latency") or metric == "in_scope_declined"
+
+
 def check_gate(name: str, overall: dict[str, float], thresholds: dict) -> list[str]:
     failures = []
     for metric, bound in thresholds.get(name, {}).items():
         value = overall.get(metric)
         if value is None:
             failures.append(f"{name}: {metric} missing")
-        elif metric.startswith("latency") and value > bound:
-            failures.append(f"{name}: {metric} = {value:.1f} > {bound}")
-        elif not metric.startswith("latency") and value < bound:
+        elif lower_is_better(metric) and value > bound:
+            failures.append(f"{name}: {metric} = {value:.3f} > {bound}")
+        elif not lower_is_better(metric) and value < bound:
             failures.append(f"{name}: {metric} = {value:.3f} < {bound}")
     return failures
 
 
-def failing_questions(results: list[ItemResult], items: dict[str, dict]) -> list[str]:
+def failing_questions(results: list[ItemResult], items: dict[str, dict], holdout: bool = False) -> list[str]:
+    """One line per failing (or unscored kb_gap) row; holdout rows by id only, so that reading a gate run
+    does not leak them into tuning."""
     out = []
     for r in results:
         if not r.scored:
             item = items[r.id]
             top = r.ranked[0]["heading_path"] if r.ranked else "-"
             what = "declined" if r.refused else f"answered from {top!r}"
-            gap = "" if item.get("split") == "holdout" else f": {item.get('gap', '')[:80]!r}"
+            gap = "" if holdout or item.get("split") == "holdout" else f": {item.get('gap', '')[:80]!r}"
             out.append(f"  {r.id} [{r.category}] kb_gap, not scored ({what}){gap}")
             continue
         if r.passed:
@@ -275,8 +282,7 @@ def failing_questions(results: list[ItemResult], items: dict[str, dict]) -> list
         else:
             missing = [f for f, ok in zip(item.get("key_facts") or [], r.key_facts_found) if not ok]
             why = f"missing key facts {missing}"
-        # holdout rows are listed by id only, so reading a gate run does not leak them into tuning
-        text = "" if item.get("split") == "holdout" else f": {item['question'][:90]!r}"
+        text = "" if holdout or item.get("split") == "holdout" else f": {item['question'][:90]!r}"
         out.append(f"  {r.id} [{r.category}] {why}{text}")
     return out
 
@@ -350,7 +356,7 @@ def run(bot, sets: list[Path], gate: bool, accept: bool = False, triage: bool = 
                 echo(f"{name}: changes against eval/baseline.json")
                 echo("\n".join(diff))
             failures += check_gate(name, overall, thresholds)
-            bad = failing_questions(results, items)
+            bad = failing_questions(results, items, holdout="holdout" in name)
             if bad:
                 echo(f"{name}: {len(bad)} question(s) not fully passed or not scored")
                 echo("\n".join(bad))
