@@ -16,6 +16,7 @@ from lifecycle_bot.core.ingest import load_kb
 from lifecycle_bot.core.types import DECLINE_TEXT, Answer, Citation, Delta, Hit, IngestError, PasteFinding
 from lifecycle_bot.core.settings import Settings
 from lifecycle_bot.core.signatures import dominant, scan, split_question
+from lifecycle_bot.core.scope import foreign_subject
 from lifecycle_bot.core.conversation import history_questions, is_followup, resolve_query
 from lifecycle_bot.core.text import content_terms
 
@@ -238,6 +239,7 @@ class Bot:
         result = self.search(query, boost_terms=boost)
         feats = self.features(result, query)
         feats["signature"] = 1.0 if matches else 0.0
+        feats["foreign_subject"] = foreign_subject(" ".join([*turns, text]))
         return Analysis(query, result, matches, feats, text, tuple(turns))
 
     def ask(self, question: str, history: Iterable = ()) -> Answer:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 DEFAULT_FILE = Path(__file__).with_name("calibration.json")  # packaged, read-only
 FEATURES = ("top_dense", "margin", "sparse", "identifier_coverage", "term_coverage", "signature", "hit_coverage",
-            "unknown_identifiers")
+            "unknown_identifiers", "foreign_subject")
 
 
 @dataclass
