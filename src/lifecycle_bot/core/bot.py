@@ -78,7 +78,7 @@ class Bot:
 
     def index(self, rebuild: bool = False, progress: Callable[[int, int], None] | None = None) -> BuildReport:
         """Build or update the index from the KB directory (only changed chunks are embedded)."""
-        chunks, self.ingest_errors = load_kb(self.settings.kb_dir)
+        chunks, self.ingest_errors = load_kb(self.settings.kb_dir, self.settings.max_file_bytes)
         if rebuild and not self.settings.chroma_url:
             try:
                 self.store.read_manifest()

@@ -15,7 +15,14 @@ from pathlib import Path
 import click
 
 from lifecycle_bot.core.settings import Settings
-from lifecycle_bot.faces.cli.common import BotError, _bot, _check_kb, _open_bot_for_questions, _settings
+from lifecycle_bot.faces.cli.common import (
+    BotError,
+    _bot,
+    _check_kb,
+    _open_bot_for_questions,
+    _settings,
+    progress_printer,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,7 +34,11 @@ from lifecycle_bot.faces.cli.common import BotError, _bot, _check_kb, _open_bot_
 def main(ctx: click.Context, kb_dir: Path | None, data_dir: Path | None, chroma_url: str | None) -> None:
     """Answer questions about Airflow's KubernetesExecutor task lifecycle, with citations."""
     ctx.ensure_object(dict)
-    ctx.obj["settings"] = Settings().with_(kb_dir=kb_dir, data_dir=data_dir, chroma_url=chroma_url)
+    try:
+        settings = Settings()
+    except ValueError as exc:  # a bad LIFECYCLE_BOT_* value
+        raise BotError(str(exc)) from None
+    ctx.obj["settings"] = settings.with_(kb_dir=kb_dir, data_dir=data_dir, chroma_url=chroma_url)
 
 
 def llm_options(command):
@@ -91,7 +102,7 @@ def index(ctx: click.Context, rebuild: bool) -> None:
     _check_kb(settings)
     bot = _bot(ctx)
     try:
-        report = bot.index(rebuild=rebuild)
+        report = bot.index(rebuild=rebuild, progress=progress_printer())
     except IndexUnavailable as exc:
         raise BotError(str(exc)) from None
     for error in bot.ingest_errors:
