@@ -129,7 +129,7 @@ def answer_blocks(answer: Answer, ref: str, triage_md: str | None = None) -> Rep
             {"type": "button", "action_id": "vote_down", "value": ref, "text": {"type": "plain_text", "text": "👎"}},
         ],
     })
-    return Reply(text=body[:3000], blocks=blocks[:50])
+    return Reply(text=md_to_mrkdwn(body)[:3000], blocks=blocks[:50])  # the fallback is mrkdwn too: escaped
 
 
 # -- feedback adapter ----------------------------------------------------------------------------
