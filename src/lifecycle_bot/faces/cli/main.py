@@ -137,6 +137,10 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
         except UnicodeDecodeError:
             raise BotError("the question on stdin is not UTF-8 text") from None
     if question is not None and batch is None:
+        try:
+            _bot(ctx).check(question, list(history))  # before the index loads (seconds)
+        except QuestionError as exc:
+            raise BotError(str(exc)) from None
         bot = _open_bot_for_questions(ctx)
         try:
             if as_json:
@@ -152,10 +156,18 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
         items = read_jsonl(batch, required=("id", "question"))
     except ValueError as exc:
         raise BotError(str(exc)) from None
-    bot = _open_bot_for_questions(ctx)
-    for item in items:
+    errors: dict[int, str] = {}
+    for n, item in enumerate(items):  # every line checked before the index loads; a bad one costs only itself
         try:
-            answer = bot.ask(item["question"], history=item.get("history") or [])
+            _bot(ctx).check(item["question"], item.get("history"))
+        except QuestionError as exc:
+            errors[n] = str(exc)
+    bot = _open_bot_for_questions(ctx) if len(errors) < len(items) else _bot(ctx)
+    for n, item in enumerate(items):
+        try:
+            if n in errors:
+                raise QuestionError(errors[n])
+            answer = bot.ask(item["question"], history=item.get("history"))
             out = {"id": item["id"], **answer.to_dict()}
         except QuestionError as exc:
             out = {"id": item["id"], "error": str(exc), "answer": "", "citations": [], "confidence": 0.0,
