@@ -101,3 +101,31 @@ def test_corrupt_index_message_then_rebuild(indexed: Path, tmp_path: Path):
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     proc = run_cli(*_args(base, "ask", "--json", "why is my pod stuck in Pending?"))
     assert json.loads(proc.stdout)["citations"][0]["anchor"] == "31-pod-stuck-in-pending"
+
+
+def test_a_bad_history_is_one_lines_error_and_the_rest_is_answered(indexed: Path, tmp_path: Path):
+    batch = tmp_path / "q.jsonl"
+    batch.write_text("\n".join(json.dumps(x) for x in [
+        {"id": "a", "question": "why is my pod stuck in Pending?"},
+        {"id": "b", "question": "how do I fix it?", "history": 12},
+        {"id": "c", "question": "how do I fix it?", "history": "my pod is OOMKilled"},
+        {"id": "d", "question": "how do I fix it?", "history": ["why is my pod stuck in Pending?"]},
+    ]) + "\n")
+    proc = run_cli(*_args(indexed, "ask", "--batch", str(batch)))
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["id"]: r for r in map(json.loads, proc.stdout.decode().splitlines())}
+    assert list(rows) == ["a", "b", "c", "d"]
+    assert rows["b"]["error"] == rows["c"]["error"].replace("str", "int") == \
+        "the history must be a list of earlier questions, got int"
+    assert rows["a"]["citations"] and rows["d"]["citations"] and "error" not in rows["d"]
+
+
+def test_a_bad_question_is_refused_before_the_index_loads(kb_copy: Path, tmp_path: Path):
+    data = tmp_path / "never-built"
+    proc = run_cli("--kb", str(kb_copy), "--data-dir", str(data), "ask", "   ")
+    assert proc.returncode == 1 and b"the question is empty" in proc.stderr
+    batch = tmp_path / "q.jsonl"
+    batch.write_text(json.dumps({"id": "x", "question": "", "history": 3}) + "\n")
+    proc = run_cli("--kb", str(kb_copy), "--data-dir", str(data), "ask", "--batch", str(batch))
+    assert json.loads(proc.stdout)["error"] == "the question is empty"
+    assert not data.exists()  # nothing was built or loaded to find that out

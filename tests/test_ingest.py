@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+from conftest import invoke
+
 from lifecycle_bot.core.ingest import load_kb
 from lifecycle_bot.core.ingest.excalidraw import parse_excalidraw
 from lifecycle_bot.core.ingest.markdown import Slugger, parse_markdown, slugify, split_units
 from lifecycle_bot.core.ingest.mermaid import read_mermaid
+from lifecycle_bot.core.settings import Settings
 
 
 def test_sections_carry_path_anchor_and_lines(kb_copy: Path):
@@ -130,3 +134,96 @@ def test_slugger_gives_githubs_unique_anchors():
     assert [s.slug(h) for h in ("x", "x-1", "x")] == ["x", "x-1", "x-2"]  # was x, x-1, x-1: a duplicate
     s = Slugger()
     assert [s.slug(h) for h in ("x-1", "x", "x")] == ["x-1", "x", "x-2"]
+
+
+BAD_ELEMENTS = {
+    "x is text": ({"id": "r1", "type": "rectangle", "x": "left", "y": 0}, '"x" must be a finite number'),
+    "x is null": ({"id": "r1", "type": "rectangle", "x": None, "y": 0}, '"x" must be a finite number'),
+    "binding is a string": ({"id": "a1", "type": "arrow", "x": 0, "y": 0, "startBinding": "r1"},
+                            '"startBinding" must be an object'),
+    "binding target is a number": ({"id": "a1", "type": "arrow", "startBinding": {"elementId": 7}},
+                                   '"startBinding.elementId" must be text'),
+    "id is a list": ({"id": ["r1"], "type": "rectangle", "x": 0, "y": 0}, '"id" must be text'),
+    "text is an int": ({"id": "t1", "type": "text", "text": 42, "x": 0, "y": 0}, '"text" must be text'),
+    "fontSize is a bool": ({"id": "t1", "type": "text", "text": "T", "fontSize": True}, '"fontSize" must be'),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_ELEMENTS))
+def test_malformed_excalidraw_is_one_warning_naming_the_file_and_field(kb_copy: Path, case: str):
+    element, reason = BAD_ELEMENTS[case]
+    doc = {"type": "excalidraw", "elements": [{"id": "ok", "type": "text", "text": "Fine", "x": 0, "y": 0}, element]}
+    (kb_copy / "excalidraw" / "bad.excalidraw").write_text(json.dumps(doc))
+    chunks, errors = load_kb(kb_copy)
+    (error,) = errors
+    assert error.file == "excalidraw/bad.excalidraw" and reason in error.message and "element 2" in error.message
+    assert {c.file for c in chunks} == {"guide.md", "excalidraw/flow.excalidraw"}  # the rest is indexed
+
+
+@pytest.mark.parametrize("raw, reason", [
+    ('{"type": "excalidraw", "elements": [{"id": "r", "type": "rectangle", "x": Infinity, "y": 0}]}', "Infinity"),
+    ('{"type": "excalidraw", "elements": [{"id": "r", "type": "rectangle", "x": NaN, "y": 0}]}', "NaN"),
+    ('{"type": "excalidraw", "elements": [' + "[" * 100_000 + "]" * 100_000 + "]}", "nested too deeply"),
+])
+def test_excalidraw_non_numbers_and_deep_nesting_are_warnings(kb_copy: Path, raw: str, reason: str):
+    (kb_copy / "excalidraw" / "bad.excalidraw").write_text(raw)
+    chunks, errors = load_kb(kb_copy)
+    assert [e.file for e in errors] == ["excalidraw/bad.excalidraw"] and reason in errors[0].message
+    assert any(c.file == "guide.md" for c in chunks)
+
+
+def test_index_and_ask_survive_a_malformed_diagram(kb_copy: Path, tmp_path: Path):
+    """The CLI end to end: a warning naming the file, the index built from the rest, the question answered."""
+    (kb_copy / "excalidraw" / "bad.excalidraw").write_text(json.dumps(
+        {"type": "excalidraw", "elements": [{"id": "a", "type": "arrow", "startBinding": "r1", "x": 0, "y": 0}]}))
+    base = ("--kb", str(kb_copy), "--data-dir", str(tmp_path / "data"))
+    ask = invoke(*base, "ask", "--json", "why is my pod stuck in Pending?")  # a first ask builds the index
+    assert ask.returncode == 0, ask.stderr
+    assert json.loads(ask.stdout)["citations"]
+    index = invoke(*base, "index", "--rebuild")
+    assert index.returncode == 0, index.stderr
+    assert "warning: excalidraw/bad.excalidraw: invalid Excalidraw: element 1" in index.stderr.decode()
+
+
+def test_a_file_over_the_size_limit_is_skipped_with_a_clear_message(kb_copy: Path, monkeypatch):
+    (kb_copy / "huge.md").write_text("## Huge\n\n" + "word " * 500_000)  # 2.5 MB
+    chunks, errors = load_kb(kb_copy, max_bytes=Settings().max_file_bytes)
+    assert [(e.file, e.message) for e in errors] == [
+        ("huge.md", "2.5 MB, over the 2.0 MB limit (LIFECYCLE_BOT_MAX_FILE_MB); file skipped")]
+    assert any(c.file == "guide.md" for c in chunks)
+    monkeypatch.setenv("LIFECYCLE_BOT_MAX_FILE_MB", "3")
+    assert not load_kb(kb_copy, max_bytes=Settings().max_file_bytes)[1]
+    monkeypatch.setenv("LIFECYCLE_BOT_MAX_FILE_MB", "lots")
+    with pytest.raises(ValueError, match="LIFECYCLE_BOT_MAX_FILE_MB must be a number"):
+        Settings()
+
+
+def test_symlinks_out_of_the_kb_and_loops_are_reported_not_followed(kb_copy: Path, tmp_path: Path):
+    secret = tmp_path / "outside" / "secret.md"
+    secret.parent.mkdir()
+    secret.write_text("## Secret\n\nThe root password is hunter2.\n")
+    (kb_copy / "leak.md").symlink_to(secret)
+    (kb_copy / "outside-dir").symlink_to(secret.parent, target_is_directory=True)
+    (kb_copy / "excalidraw" / "loop").symlink_to(kb_copy, target_is_directory=True)
+    (kb_copy / "again.md").symlink_to(kb_copy / "guide.md")
+    (kb_copy / "dangling.md").symlink_to(tmp_path / "nowhere.md")
+    chunks, errors = load_kb(kb_copy)
+    assert not any("hunter2" in c.text for c in chunks)
+    by_file = {e.file: e.message for e in errors}
+    assert by_file["leak.md"].startswith(f"symbolic link to {secret}, outside the knowledge base; not followed")
+    assert "outside the knowledge base" in by_file["outside-dir"]
+    assert by_file["excalidraw/loop"].startswith("symbolic link loop")
+    assert by_file["again.md"] == "symbolic link to guide.md inside the knowledge base; read there, not here"
+    assert by_file["dangling.md"].startswith("broken symbolic link")
+    assert len(errors) == 5
+    assert sorted({c.file for c in chunks}) == ["excalidraw/flow.excalidraw", "guide.md"]
+
+
+def test_index_prints_progress_on_a_long_build(kb_copy: Path, tmp_path: Path):
+    (kb_copy / "many.md").write_text("# Many\n\n" + "".join(
+        f"## Topic {n}\n\nThe scheduler handles case number {n} of the executor.\n\n" for n in range(80)))
+    result = invoke("--kb", str(kb_copy), "--data-dir", str(tmp_path / "data"), "index")
+    assert result.returncode == 0, result.stderr
+    lines = [ln for ln in result.stderr.decode().splitlines() if ln.startswith("embedding: ")]
+    total = lines[-1].split("/")[1].split()[0]
+    assert lines[0] == f"embedding: 64/{total} chunks" and lines[-1] == f"embedding: {total}/{total} chunks"

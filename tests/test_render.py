@@ -192,3 +192,76 @@ def test_slack_mrkdwn():
     assert "[1] guide.md \u00a7 3. Debugging &gt; 3.1 Pod stuck in Pending (lines 34\u201335)" in out
     assert out.endswith("(confidence 0.91)._")
     assert "Declined" in render.slack_mrkdwn("The docs don't cover this.", 0.2, True)
+
+
+HOSTILE_PASTES = [
+    "Error: x` <!channel> [click here](https://evil.example) <https://evil.example> `y",
+    "``double`` then ` single <!here> and <@U0ADMIN|admin> &amp; <!subteam^S01|ops>",
+    "`starts with a backtick and ends with one`",
+    "```fence``` [a](https://evil.example)```",
+    "  padded  ",
+]
+
+
+@pytest.mark.parametrize("line", HOSTILE_PASTES)
+def test_code_span_holds_any_line_whole(line: str):
+    from lifecycle_bot.core.markdown import code_span, tokens
+
+    (para,) = [t for t in tokens(code_span(line)) if t.type == "inline"]
+    assert [c.type for c in para.children] == ["code_inline"]
+    assert para.children[0].content == line
+
+
+def _hostile_answer(line: str):
+    from lifecycle_bot.core.types import Answer, Citation
+
+    cite = Citation("guide.md", "3. Debugging > 3.1 Pod stuck in Pending", "31-pod-stuck-in-pending", 10, 20)
+    finding = PasteFinding(2, line, "FailedScheduling", "scheduling", "pending", 1)
+    return Answer("A pod stays **Pending** when no node fits [1].", citations=[cite], confidence=0.9,
+                  paste_findings=[finding])
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag, attrs) -> None:
+        if tag == "a":
+            self.hrefs += [v for k, v in attrs if k == "href"]
+
+
+@pytest.mark.parametrize("line", HOSTILE_PASTES)
+def test_a_pasted_line_cannot_become_a_link_in_the_web_answer(line: str):
+    page = render.answer_html(_hostile_answer(line).text, turn=1, citation_count=1)
+    links = _Links()
+    links.feed(page)
+    assert set(links.hrefs) == {"#cite-1-1"}  # the citation, nothing from the paste
+    assert "<code>" in page
+
+
+@pytest.mark.parametrize("line", HOSTILE_PASTES)
+def test_a_pasted_line_cannot_ping_or_link_in_slack(line: str):
+    from lifecycle_bot.faces.slack.app import answer_blocks
+
+    reply = answer_blocks(_hostile_answer(line), "ref")  # what the bot posts: fallback text and blocks
+    for out in [reply.text, *(json.dumps(b) for b in reply.blocks)]:
+        for live in ("<!channel", "<!here", "<@U0ADMIN", "<!subteam", "<https://evil", "|click here>"):
+            assert live not in out
+    (note,) = [ln for ln in reply.text.splitlines() if "line 2" in ln]
+    assert note.count("`") == 2  # one Slack code span around the whole line
+
+
+def test_triage_evidence_quotes_the_line_whole():
+    from lifecycle_bot.core.markdown import tokens
+    from lifecycle_bot.render.triage import triage_markdown
+
+    class Result:  # only what the renderer reads
+        matched, title, failure_class, phase, confidence = True, "Pending", "scheduling", "pending", 0.9
+        secondary, citations, checklist, missing = [], [], [], []
+        evidence = [type("E", (), {"line_no": 2, "line": HOSTILE_PASTES[0]})()]
+
+    md = triage_markdown(Result())
+    codes = [c.content for t in tokens(md) if t.type == "inline" for c in t.children if c.type == "code_inline"]
+    assert HOSTILE_PASTES[0] in codes
+    assert "<https://evil" not in render.md_to_mrkdwn(md) and "<!channel" not in render.md_to_mrkdwn(md)

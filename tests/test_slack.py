@@ -325,3 +325,71 @@ def test_markdown_to_mrkdwn():
         "kubectl get pods &gt; out",
         "```",
     ]
+
+
+def _vote_form(msg: dict, action_ts: str) -> str:
+    ref = next(b for b in msg["blocks"] if b["type"] == "actions")["elements"][0]["value"]
+    payload = {
+        "type": "block_actions", "team": {"id": "T0001"}, "user": {"id": "U0USER01"}, "api_app_id": "A0001",
+        "channel": {"id": "C0CHAN01"}, "container": {"type": "message", "message_ts": "1700000001.000100"},
+        "message": {"ts": "1700000001.000100", "thread_ts": T0, "text": msg["text"], "blocks": msg["blocks"]},
+        "actions": [{"action_id": "vote_up", "block_id": "feedback", "value": ref, "type": "button",
+                     "action_ts": action_ts}],
+        "trigger_id": "1.2.3", "response_url": slack_api_response_url(),
+    }
+    return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
+def slack_api_response_url() -> str:
+    return "http://127.0.0.1:9/response"  # never called: the bot answers votes with chat.update
+
+
+def test_a_replayed_vote_is_counted_once(bolt, slack_api: FakeSlackAPI):
+    body = mention("why is my pod stuck in Pending?", event_id="Ev0010")
+    assert post(bolt["url"], body, sign(body)) == 200
+    form = _vote_form(slack_api.posted(1)[0], "1700000002.000200")
+    headers = sign(form)
+    for _ in range(3):  # the same signed request, replayed within Slack's five minutes
+        assert post(bolt["url"], form, headers, "application/x-www-form-urlencoded") == 200
+    store = FeedbackStore(bolt["settings"].feedback_db)
+    deadline = time.time() + 20
+    while time.time() < deadline and not slack_api.called("chat.update"):
+        time.sleep(0.05)
+    second = _vote_form(slack_api.posted(1)[0], "1700000003.000300")  # a new click is a new vote
+    assert post(bolt["url"], second, sign(second), "application/x-www-form-urlencoded") == 200
+    while time.time() < deadline and len(slack_api.called("chat.update")) < 2:
+        time.sleep(0.05)
+    time.sleep(0.5)  # let any replay that slipped through land before counting
+    assert store.count() == 2
+    assert len(slack_api.called("chat.update")) == 2
+
+
+@pytest.mark.parametrize("headers, body, content_type, status", [
+    ({"X-Slack-Request-Timestamp": "soon", "X-Slack-Signature": "v0=abc"}, '{"type": "event_callback"}',
+     "application/json", 401),
+    ({"X-Slack-Request-Timestamp": "", "X-Slack-Signature": ""}, "{}", "application/json", 401),
+    (None, "this is not json", "application/json", 400),
+    (None, "[1, 2, 3]", "application/json", 400),
+    (None, "payload=%7Bnot+json", "application/x-www-form-urlencoded", 400),
+])
+def test_malformed_or_unverifiable_requests_get_400_or_401(bolt, slack_api: FakeSlackAPI, headers, body,
+                                                           content_type, status):
+    assert post(bolt["url"], body, headers if headers is not None else sign(body), content_type) == status
+    assert slack_api.called("chat.postMessage") == []
+
+
+def test_slack_without_network_is_a_clean_error(kb_copy: Path, tmp_path: Path):
+    from conftest import invoke
+
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on: connection refused, like no network
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_APP_TOKEN": "",
+           "LIFECYCLE_BOT_SLACK_API_URL": f"http://127.0.0.1:{closed}/api/"}
+    proc = invoke("--kb", str(kb_copy), "--data-dir", str(tmp_path / "data"), "slack", env=env)
+    assert proc.returncode == 1
+    err = proc.stderr.decode()
+    assert err.startswith("Error: cannot reach Slack to check SLACK_BOT_TOKEN (") and "Traceback" not in err
+    assert BOT_TOKEN not in err and not (tmp_path / "data").exists()  # checked before the index was opened

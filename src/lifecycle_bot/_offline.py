@@ -13,6 +13,10 @@ OFFLINE_ENV = {
     "GRADIO_ANALYTICS_ENABLED": "False",
     "TOKENIZERS_PARALLELISM": "false",
     "DO_NOT_TRACK": "1",
+    # onnxruntime (1.32, Linux) ships a 1DS telemetry client that resolves mobile.events.data.microsoft.com
+    # from a native thread some seconds after the first session, even after disable_telemetry_events();
+    # only this variable, read by the library when its environment is created, turns the client off.
+    "ORT_DISABLE_TELEMETRY": "1",
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TRANSFORMERS_VERBOSITY": "error",
     "TQDM_DISABLE": "1",

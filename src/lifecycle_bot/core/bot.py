@@ -17,7 +17,7 @@ from lifecycle_bot.core.types import DECLINE_TEXT, Answer, Citation, Delta, Hit,
 from lifecycle_bot.core.settings import Settings
 from lifecycle_bot.core.signatures import dominant, scan, split_question
 from lifecycle_bot.core.scope import foreign_subject
-from lifecycle_bot.core.conversation import history_questions, is_followup, resolve_query
+from lifecycle_bot.core.conversation import HistoryError, history_questions, is_followup, resolve_query
 from lifecycle_bot.core.text import content_terms
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class Bot:
 
     def index(self, rebuild: bool = False, progress: Callable[[int, int], None] | None = None) -> BuildReport:
         """Build or update the index from the KB directory (only changed chunks are embedded)."""
-        chunks, self.ingest_errors = load_kb(self.settings.kb_dir)
+        chunks, self.ingest_errors = load_kb(self.settings.kb_dir, self.settings.max_file_bytes)
         if rebuild and not self.settings.chroma_url:
             try:
                 self.store.read_manifest()
@@ -183,6 +183,14 @@ class Bot:
             )
         return text
 
+    def check(self, question: object, history: object = ()) -> tuple[str, list[str]]:
+        """The question and the earlier turns, validated without the index: a face calls this before
+        loading, so a bad question is refused at once instead of after the index loads."""
+        try:
+            return self.validate(question), history_questions(history)
+        except HistoryError as exc:
+            raise QuestionError(str(exc)) from None
+
     def search(self, query: str, boost_terms: list[str] | None = None) -> SearchResult:
         retriever = self.load()
         with self._search_lock:
@@ -223,8 +231,7 @@ class Bot:
 
     def analyse(self, question: str, history: Iterable = ()) -> "Analysis":
         """Everything up to the decision to answer: the query, what it found, and the features."""
-        text = self.validate(question)
-        turns = history_questions(history)
+        text, turns = self.check(question, history)
         prose, paste = split_question(text)
         matches = dominant(scan(text)) if paste else []
         boost: list[str] = []

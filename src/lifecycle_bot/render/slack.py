@@ -11,12 +11,22 @@ import re
 
 from lifecycle_bot.core.markdown import fences
 
-_CODE = re.compile(r"`[^`\n]+`")
+_CODE = re.compile(r"(?<!`)(`+)(?!`)([^\n]+?)(?<!`)\1(?!`)")  # a CommonMark code span of any fence length
+_GRAVE = "\u02cb"  # Slack code has no escape for a backtick: a look-alike keeps the quoted text readable
 _LINK = re.compile(r"\[([^\]\n]+)\]\(([^)\s]+)\)")
 
 
 def escape(text: str) -> str:
+    """Slack's three control characters as entities: no `<!channel>`, `<@U…>` or `<url|label>` survives."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _code(m: re.Match) -> str:
+    """A code span of any length as Slack code: one backtick pair, the content escaped and inert."""
+    content = m.group(2)
+    if len(content) > 2 and content[0] == content[-1] == " " and content.strip():
+        content = content[1:-1]  # CommonMark's padding
+    return "`" + escape(content).replace("`", _GRAVE) + "`"
 
 
 def md_to_mrkdwn(text: str) -> str:
@@ -32,7 +42,7 @@ def md_to_mrkdwn(text: str) -> str:
         if closed:
             lines[f.start:f.end] = [keep("```\n" + escape(f.content.rstrip("\n")) + "\n```")]
     text = "\n".join(lines)
-    text = _CODE.sub(lambda m: keep(escape(m.group(0))), text)
+    text = _CODE.sub(lambda m: keep(_code(m)), text)
     links: list[str] = []
 
     def link(m: re.Match) -> str:

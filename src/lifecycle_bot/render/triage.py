@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lifecycle_bot.core.markdown import code_span
+
 if TYPE_CHECKING:  # pragma: no cover
     from lifecycle_bot.triage.engine import TriageResult
 
@@ -18,7 +20,7 @@ def triage_markdown(result: TriageResult) -> str:
     else:
         out.append("**No known failure signature** in this ticket; the nearest sections are cited below.")
     if result.evidence:
-        out += ["", "**Evidence**"] + [f"- line {e.line_no}: `{_md_code(e.line)}`" for e in result.evidence]
+        out += ["", "**Evidence**"] + [f"- line {e.line_no}: {code_span(_shorten(e.line))}" for e in result.evidence]
     if result.secondary:
         out += ["", "**Also seen** (not the root cause by the precedence rule)"]
         for s in result.secondary:
@@ -38,6 +40,5 @@ def triage_markdown(result: TriageResult) -> str:
     return "\n".join(out)
 
 
-def _md_code(line: str, width: int = 240) -> str:
-    line = line.replace("`", "'")
+def _shorten(line: str, width: int = 240) -> str:
     return line if len(line) <= width else line[: width - 3] + "..."

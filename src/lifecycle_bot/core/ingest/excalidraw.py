@@ -7,6 +7,7 @@ An arrow reads as "Scheduler → task_queue: execute_async" using the labels of 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 
@@ -32,14 +33,57 @@ def _label(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+_NUMBERS = ("x", "y", "fontSize")
+_STRINGS = ("id", "type", "text", "containerId")
+_BINDINGS = ("startBinding", "endBinding")
+
+
+def _kind(value: object) -> str:
+    """How a wrong value reads in an error message: `"left"`, `null`, `a list`."""
+    if value is None:
+        return "null"
+    if isinstance(value, (dict, list)):
+        return f"a {'list' if isinstance(value, list) else 'object'}"
+    return json.dumps(value)[:40] if isinstance(value, (str, bool)) else repr(value)[:40]
+
+
+def _checked(n: int, e: dict) -> dict:
+    """One element with every field this reader uses held to its type (absent is fine, wrong is not).
+
+    A hand-edited or generated file can say `"x": "left"` or `"startBinding": "r1"`; the reader must
+    name the element and the field instead of failing somewhere deep in the layout code.
+    """
+    where = f'element {n}' + (f' (id "{e["id"]}")' if isinstance(e.get("id"), str) else "")
+    for name in _STRINGS:
+        if name in e and e[name] is not None and not isinstance(e[name], str):
+            raise ExcalidrawError(f'{where}: "{name}" must be text, got {_kind(e[name])}')
+    for name in _NUMBERS:
+        if name not in e:
+            continue
+        value = e[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ExcalidrawError(f'{where}: "{name}" must be a finite number, got {_kind(value)}')
+    for name in _BINDINGS:
+        value = e.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise ExcalidrawError(f'{where}: "{name}" must be an object or null, got {_kind(value)}')
+        target = value.get("elementId")
+        if target is not None and not isinstance(target, str):
+            raise ExcalidrawError(f'{where}: "{name}.elementId" must be text, got {_kind(target)}')
+    return e
+
+
 def read_statements(doc: dict) -> tuple[str, list[Statement]]:
-    """Return (title, statements) for a parsed Excalidraw document."""
+    """Return (title, statements) for a parsed Excalidraw document (ExcalidrawError names a bad element)."""
     if not isinstance(doc, dict) or doc.get("type") != "excalidraw":
         raise ExcalidrawError('not an Excalidraw document (missing "type": "excalidraw")')
     elements = doc.get("elements")
     if not isinstance(elements, list):
         raise ExcalidrawError('"elements" must be a list')
-    live = [e for e in elements if isinstance(e, dict) and not e.get("isDeleted") and e.get("id")]
+    live = [_checked(n, e) for n, e in enumerate(elements, start=1)
+            if isinstance(e, dict) and not e.get("isDeleted") and e.get("id")]
     by_id = {e["id"]: e for e in live}
     bound: dict[str, list[dict]] = {}
     for e in live:
@@ -51,14 +95,14 @@ def read_statements(doc: dict) -> tuple[str, list[Statement]]:
             return "?"
         texts = bound.get(eid, [])
         if texts:
-            return _label(" ".join(t.get("text", "") for t in texts))
-        return _label(by_id[eid].get("text", "")) or by_id[eid].get("type", "?")
+            return _label(" ".join(t.get("text") or "" for t in texts))
+        return _label(by_id[eid].get("text") or "") or by_id[eid].get("type") or "?"
 
     out: list[Statement] = []
     free: list[dict] = []
     for e in live:
         kind = e.get("type")
-        x, y = float(e.get("x", 0)), float(e.get("y", 0))
+        x, y = float(e.get("x") or 0), float(e.get("y") or 0)
         if kind in SHAPES:
             name = label_of(e["id"])
             if name and name != kind:
@@ -80,12 +124,12 @@ def read_statements(doc: dict) -> tuple[str, list[Statement]]:
             free.append(e)
     title = ""
     if free:
-        top = max(free, key=lambda t: (float(t.get("fontSize", 0)), -float(t.get("y", 0))))
-        title = _label(top.get("text", ""))
+        top = max(free, key=lambda t: (float(t.get("fontSize") or 0), -float(t.get("y") or 0)))
+        title = _label(top.get("text") or "")
     for t in free:
-        text = _label(t.get("text", ""))
+        text = _label(t.get("text") or "")
         if text and text != title:
-            out.append(Statement(text, (t["id"],), float(t.get("y", 0)), float(t.get("x", 0))))
+            out.append(Statement(text, (t["id"],), float(t.get("y") or 0), float(t.get("x") or 0)))
     out.sort(key=lambda s: (round(s.y / 40), s.x))
     return title, out
 
@@ -107,11 +151,18 @@ def _line_index(raw: str) -> dict[str, int]:
     return index
 
 
+def _no_constant(name: str) -> float:
+    """JSON has no Infinity or NaN; Python's reader accepts them, the layout code cannot use them."""
+    raise ExcalidrawError(f"{name} is not a JSON number")
+
+
 def parse_excalidraw(file: str, raw: str) -> list[Chunk]:
     try:
-        doc = json.loads(raw)
+        doc = json.loads(raw, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ExcalidrawError(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    except RecursionError:
+        raise ExcalidrawError("JSON nested too deeply to read") from None
     title, statements = read_statements(doc)
     if not statements:
         return []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from lifecycle_bot.core.settings import Settings
@@ -28,6 +30,17 @@ def _check_kb(settings: Settings) -> None:
         raise BotError(f"knowledge-base directory not found: {settings.kb_dir} (set --kb or LIFECYCLE_BOT_KB)")
 
 
+def progress_printer(label: str = "embedding") -> Callable[[int, int], None]:
+    """A `progress(done, total)` that prints "embedding: 64/1,200 chunks" to stderr, so a long build is seen to
+    move; a build of one batch or less prints nothing."""
+
+    def show(done: int, total: int) -> None:
+        if total > 64:
+            click.echo(f"{label}: {done:,}/{total:,} chunks", err=True)
+
+    return show
+
+
 def _open_bot_for_questions(ctx: click.Context):
     from lifecycle_bot.core.index.store import IndexUnavailable
 
@@ -35,7 +48,7 @@ def _open_bot_for_questions(ctx: click.Context):
     _check_kb(settings)
     bot = _bot(ctx)
     try:
-        report = bot.open()
+        report = bot.open(progress=progress_printer("building the index"))
         if report is not None:
             click.echo(f"built the index: {report.total} chunks ({report.seconds:.1f}s)", err=True)
     except IndexUnavailable as exc:

@@ -15,7 +15,14 @@ from pathlib import Path
 import click
 
 from lifecycle_bot.core.settings import Settings
-from lifecycle_bot.faces.cli.common import BotError, _bot, _check_kb, _open_bot_for_questions, _settings
+from lifecycle_bot.faces.cli.common import (
+    BotError,
+    _bot,
+    _check_kb,
+    _open_bot_for_questions,
+    _settings,
+    progress_printer,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,7 +34,11 @@ from lifecycle_bot.faces.cli.common import BotError, _bot, _check_kb, _open_bot_
 def main(ctx: click.Context, kb_dir: Path | None, data_dir: Path | None, chroma_url: str | None) -> None:
     """Answer questions about Airflow's KubernetesExecutor task lifecycle, with citations."""
     ctx.ensure_object(dict)
-    ctx.obj["settings"] = Settings().with_(kb_dir=kb_dir, data_dir=data_dir, chroma_url=chroma_url)
+    try:
+        settings = Settings()
+    except ValueError as exc:  # a bad LIFECYCLE_BOT_* value
+        raise BotError(str(exc)) from None
+    ctx.obj["settings"] = settings.with_(kb_dir=kb_dir, data_dir=data_dir, chroma_url=chroma_url)
 
 
 def llm_options(command):
@@ -91,7 +102,7 @@ def index(ctx: click.Context, rebuild: bool) -> None:
     _check_kb(settings)
     bot = _bot(ctx)
     try:
-        report = bot.index(rebuild=rebuild)
+        report = bot.index(rebuild=rebuild, progress=progress_printer())
     except IndexUnavailable as exc:
         raise BotError(str(exc)) from None
     for error in bot.ingest_errors:
@@ -126,6 +137,10 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
         except UnicodeDecodeError:
             raise BotError("the question on stdin is not UTF-8 text") from None
     if question is not None and batch is None:
+        try:
+            _bot(ctx).check(question, list(history))  # before the index loads (seconds)
+        except QuestionError as exc:
+            raise BotError(str(exc)) from None
         bot = _open_bot_for_questions(ctx)
         try:
             if as_json:
@@ -141,10 +156,18 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
         items = read_jsonl(batch, required=("id", "question"))
     except ValueError as exc:
         raise BotError(str(exc)) from None
-    bot = _open_bot_for_questions(ctx)
-    for item in items:
+    errors: dict[int, str] = {}
+    for n, item in enumerate(items):  # every line checked before the index loads; a bad one costs only itself
         try:
-            answer = bot.ask(item["question"], history=item.get("history") or [])
+            _bot(ctx).check(item["question"], item.get("history"))
+        except QuestionError as exc:
+            errors[n] = str(exc)
+    bot = _open_bot_for_questions(ctx) if len(errors) < len(items) else _bot(ctx)
+    for n, item in enumerate(items):
+        try:
+            if n in errors:
+                raise QuestionError(errors[n])
+            answer = bot.ask(item["question"], history=item.get("history"))
             out = {"id": item["id"], **answer.to_dict()}
         except QuestionError as exc:
             out = {"id": item["id"], "error": str(exc), "answer": "", "citations": [], "confidence": 0.0,

@@ -9,11 +9,15 @@ Every Slack library logs through one logger that redacts tokens and the signing 
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import os
 import re
 import threading
+import urllib.parse
 import uuid
+from collections.abc import Callable, Iterable
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
@@ -129,7 +133,7 @@ def answer_blocks(answer: Answer, ref: str, triage_md: str | None = None) -> Rep
             {"type": "button", "action_id": "vote_down", "value": ref, "text": {"type": "plain_text", "text": "👎"}},
         ],
     })
-    return Reply(text=body[:3000], blocks=blocks[:50])
+    return Reply(text=md_to_mrkdwn(body)[:3000], blocks=blocks[:50])  # the fallback is mrkdwn too: escaped
 
 
 # -- feedback adapter ----------------------------------------------------------------------------
@@ -182,6 +186,8 @@ class SlackBot:
         self.threads: _LRU = _LRU(MAX_THREADS)  # (channel, thread_ts) -> [user turns]
         self.asked: _LRU = _LRU(MAX_THREADS * 4)  # ref -> Asked
         self.seen: _LRU = _LRU(MAX_THREADS * 4)  # (channel, ts) already answered (Slack retries)
+        self.votes: _LRU = _LRU(MAX_THREADS * 4)  # action keys already recorded (replays, retries)
+        self.signing_secret = ""  # HTTP mode's secret, for the request check in front of Bolt
         self._lock = threading.Lock()
 
     def history(self, client: WebClient, channel: str, thread_ts: str, current_ts: str, bot_user: str | None) -> list[str]:
@@ -244,11 +250,29 @@ class SlackBot:
             self.asked.put(ref, Asked(question, answer.to_dict(), list(turns), session, len(turns)))
         return answer_blocks(answer, ref, triage_md)
 
+    @staticmethod
+    def action_key(body: dict) -> tuple[str, ...]:
+        """What makes a click one click: who pressed which button on which message, when (Slack's action_ts).
+
+        A replayed or retried request carries the same key, so it is recorded and acknowledged once.
+        """
+        action = (body.get("actions") or [{}])[0]
+        message = body.get("message") or {}
+        container = body.get("container") or {}
+        return ((body.get("user") or {}).get("id", ""), (body.get("channel") or {}).get("id", ""),
+                str(message.get("ts") or container.get("message_ts") or ""), str(action.get("action_id", "")),
+                str(action.get("action_ts", "")), str(action.get("value", "")))
+
     def vote(self, body: dict, client: WebClient, vote: str) -> None:
         action = (body.get("actions") or [{}])[0]
         ref = action.get("value", "")
         user = (body.get("user") or {}).get("id", "")
+        key = self.action_key(body)
         with self._lock:
+            if key in self.votes:
+                self.logger.info("vote %s already recorded; replay ignored", ref)
+                return
+            self.votes.put(key, True)
             asked = self.asked.get(ref)
         message = body.get("message") or {}
         if asked is None:  # the process restarted since the answer: keep the vote with what Slack sent back
@@ -275,11 +299,13 @@ def build_app(bot: Bot, settings: Settings, client: WebClient | None = None, *, 
     secret = signing_secret if signing_secret is not None else os.environ.get("SLACK_SIGNING_SECRET", "")
     logger = slack_logger([token, secret, os.environ.get("SLACK_APP_TOKEN", "")])
     if client is None:
-        client = WebClient(token=token, logger=logger)
+        client = WebClient(token=token, logger=logger, base_url=os.environ.get("LIFECYCLE_BOT_SLACK_API_URL")
+                           or WebClient.BASE_URL)
     elif _REDACT not in client.logger.filters:
         client.logger.addFilter(_REDACT)  # a caller's client keeps its logger, but not our secrets
     app = App(client=client, signing_secret=secret, logger=logger, process_before_response=False)
     state = SlackBot(bot, settings, logger)
+    state.signing_secret = secret
     app._lifecycle_state = state  # type: ignore[attr-defined]  # for tests and diagnostics
 
     @app.event("app_mention")
@@ -316,12 +342,67 @@ class _QuietHandler(WSGIRequestHandler):
         logging.getLogger(LOG_NAME).debug("http %s", format % args)
 
 
+MAX_BODY = 1_000_000  # Slack's payloads are a few kB
+
+
+def _plain(start_response, status: str, text: str) -> list[bytes]:
+    data = text.encode()
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def parse_signed_body(body: str, content_type: str) -> bool:
+    """True when a (verified) body is what Slack sends: a JSON object, or a form whose `payload` is JSON."""
+    try:
+        if "application/x-www-form-urlencoded" in content_type:
+            form = urllib.parse.parse_qs(body, strict_parsing=bool(body))
+            return "payload" not in form or isinstance(json.loads(form["payload"][0]), dict)
+        return isinstance(json.loads(body), dict)
+    except ValueError:
+        return False
+
+
+def checked_requests(handler: Callable, signing_secret: str, path: str) -> Callable:
+    """WSGI middleware in front of Bolt: a request whose signature cannot be checked (no or non-numeric
+    timestamp, bad signature) gets 401 and a signed request whose body is not Slack's JSON gets 400, where
+    Bolt answered both with 500 and a traceback in the log."""
+    from slack_sdk.signature import SignatureVerifier
+
+    verifier = SignatureVerifier(signing_secret)
+
+    def app(environ: dict, start_response) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != path or environ.get("REQUEST_METHOD") != "POST":
+            return handler(environ, start_response)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return _plain(start_response, "400 Bad Request", "bad Content-Length")
+        if length > MAX_BODY:
+            return _plain(start_response, "413 Payload Too Large", "request body too large")
+        raw = environ["wsgi.input"].read(length) if length > 0 else b""
+        timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
+        signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
+        try:
+            body = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            body = None
+        if not timestamp.isdigit() or body is None or not verifier.is_valid(body, timestamp, signature):
+            return _plain(start_response, "401 Unauthorized", "invalid request signature")
+        if not parse_signed_body(body, environ.get("CONTENT_TYPE", "")):
+            return _plain(start_response, "400 Bad Request", "malformed request body")
+        environ["wsgi.input"] = io.BytesIO(raw)
+        return handler(environ, start_response)
+
+    return app
+
+
 def http_server(app: App, host: str = "0.0.0.0", port: int = 3000, path: str = "/slack/events") -> WSGIServer:
     """A threaded WSGI server for HTTP mode (port 0 picks a free port); call serve_forever()."""
     from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-    return make_server(host, port, SlackRequestHandler(app, path=path), server_class=_ThreadingWSGIServer,
-                       handler_class=_QuietHandler)
+    secret = app._lifecycle_state.signing_secret  # type: ignore[attr-defined]
+    return make_server(host, port, checked_requests(SlackRequestHandler(app, path=path), secret, path),
+                       server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
 
 
 def run(settings: Settings, port: int = 3000) -> None:
@@ -339,13 +420,17 @@ def run(settings: Settings, port: int = 3000) -> None:
     if app_token and not app_token.startswith("xapp-"):
         raise SlackConfigError("SLACK_APP_TOKEN must be an app-level token (xapp-...) with connections:write")
     bot = Bot(settings)
-    bot.open()
     from slack_bolt.error import BoltError
 
-    try:
+    try:  # the token is checked (auth.test) before the index is opened: a wrong token fails at once
         app = build_app(bot, settings, token=bot_token, signing_secret=secret or "")
     except BoltError as exc:  # auth.test failed: bad or revoked token (the message names no secret)
         raise SlackConfigError(f"Slack rejected SLACK_BOT_TOKEN: {exc}") from None
+    except OSError as exc:  # URLError, timeouts, DNS: no network or a proxy in the way
+        reason = getattr(exc, "reason", None) or exc
+        raise SlackConfigError(f"cannot reach Slack to check SLACK_BOT_TOKEN ({reason}); check the network "
+                               "or the proxy (HTTPS_PROXY), then start again") from None
+    bot.open()
     logger = logging.getLogger(LOG_NAME)
     if app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
