@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Install Debian's Chromium for the Playwright browser tests (no Playwright browser download).
-# Idempotent: does nothing when Chromium and the fonts are already installed.
+# Install the Debian packages the tests need: Chromium for the Playwright browser tests (no Playwright
+# browser download) and strace for the no-outbound-connection test (native threads the audit hook cannot see).
+# Idempotent: does nothing when they are already installed.
 set -euo pipefail
 
 CHROMIUM=/usr/bin/chromium
-PACKAGES="chromium fonts-dejavu-core fonts-noto-color-emoji"  # emoji font: the 👍/👎 labels in screenshots
+PACKAGES="chromium fonts-dejavu-core fonts-noto-color-emoji strace"  # emoji font: the 👍/👎 labels in screenshots
 
 missing=""
 for pkg in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
 done
 if [ -x "$CHROMIUM" ] && [ -z "$missing" ]; then
-    echo "chromium already installed: $("$CHROMIUM" --version 2>/dev/null | tail -n 1)"
+    echo "chromium and strace already installed: $("$CHROMIUM" --version 2>/dev/null | tail -n 1)"
     exit 0
 fi
 
