@@ -151,8 +151,8 @@ def test_mermaid_is_drawn_from_the_vendored_script(page):
 def test_corrupt_index_shows_a_page_with_the_fix(chromium_ready, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    (tmp_path / "chroma").mkdir()
-    (tmp_path / "chroma" / "chroma.sqlite3").write_bytes(b"not a database" * 500)
+    (tmp_path / "index").mkdir()
+    (tmp_path / "index" / "registry.sqlite3").write_bytes(b"not a database" * 500)
     proc, url = shot.start_app(FIXTURE_KB, tmp_path, log_path=tmp_path / "app.log")
     try:
         with sync_playwright() as p:

@@ -93,7 +93,7 @@ def test_corrupt_index_message_then_rebuild(indexed: Path, tmp_path: Path):
 
     base = tmp_path / "c"
     shutil.copytree(indexed, base)
-    for f in (base / "data" / "chroma").rglob("*.sqlite3"):
+    for f in (base / "data").rglob("chroma.sqlite3"):
         f.write_bytes(b"garbage" * 1000)
     proc = run_cli(*_args(base, "ask", "why pending?"))
     assert proc.returncode == 1 and b"--rebuild" in proc.stderr and b"Traceback" not in proc.stderr

@@ -8,7 +8,7 @@ import pytest
 
 from lifecycle_bot.core.index import store as index_mod
 from lifecycle_bot.core.bot import Bot
-from lifecycle_bot.core.index.store import IndexCorrupt, IndexMissing, Store
+from lifecycle_bot.core.index.store import IndexCorrupt, IndexMissing
 from lifecycle_bot.core.settings import Settings
 
 
@@ -52,8 +52,7 @@ def test_incremental_reindex(kb_copy: Path, tmp_path: Path):
     bot.embedded = []
     deleted = bot.index()
     assert bot.embedded == [] and deleted.removed >= 1
-    _, _, chunks = Store(bot.settings).load_chunks()
-    assert not any(c.kind == "diagram" for c in chunks)
+    assert not any(c.kind == "diagram" for c in Bot(bot.settings).chunks())
 
 
 def test_model_or_chunking_change_rebuilds_everything(kb_copy: Path, tmp_path: Path, monkeypatch):
@@ -88,16 +87,15 @@ def test_interrupted_build_keeps_serving_the_old_index(kb_copy: Path, tmp_path: 
         dying.index()
 
     reader = Bot(Settings(kb_dir=kb_copy, data_dir=data))
-    manifest, _ = reader.store.live_collection()
-    assert "new.md" not in manifest.files
+    assert not any(c.file == "new.md" for c in reader.chunks())
     after = reader.ask("why is my pod stuck in Pending?")
     assert after.citations[0] == before.citations[0]
-    orphans = [n for n in reader.store._collection_names() if n.startswith("lifecycle-kb-") and not n.startswith(manifest.collection)]
-    assert orphans, "the interrupted build should have left its half collection aside"
+    generations = sorted(p.name for p in (data / "index").glob("gen-*"))
+    assert len(generations) == 2, "the interrupted build should have left its half generation aside"
 
     reader.index()
-    names = [n for n in reader.store._collection_names() if n.startswith("lifecycle-kb-") and not n.endswith("-units")]
-    assert len(names) == 1, "the next build cleans up the orphan"
+    reader.ask("why is my pod stuck in Pending?")  # switches to the new generation and lets go of the old one
+    assert len(list((data / "index").glob("gen-*"))) == 1, "the half generation and the old one are collected"
 
 
 def test_missing_index_is_reported(tmp_path: Path, kb_copy: Path):
@@ -110,8 +108,10 @@ def test_manifest_pointing_at_a_lost_collection_is_corrupt(kb_copy: Path, tmp_pa
     data = tmp_path / "data"
     bot = make_bot(kb_copy, data)
     bot.index()
-    manifest, _ = bot.store.live_collection()
-    bot.store.client.delete_collection(manifest.collection)
+    reader = bot.index_store.open()
+    manifest, _ = reader.store.live_collection()
+    reader.store.client.delete_collection(manifest.collection)
+    reader.release()
     fresh = Bot(Settings(kb_dir=kb_copy, data_dir=data))
     with pytest.raises(IndexCorrupt, match="--rebuild"):
         fresh.load()
@@ -121,8 +121,8 @@ def test_manifest_pointing_at_a_lost_collection_is_corrupt(kb_copy: Path, tmp_pa
 
 def test_garbage_index_files_get_a_clear_error_and_rebuild_repairs(kb_copy: Path, tmp_path: Path):
     data = tmp_path / "data"
-    (data / "chroma").mkdir(parents=True)
-    (data / "chroma" / "chroma.sqlite3").write_bytes(b"this is not a database" * 100)
+    (data / "index").mkdir(parents=True)
+    (data / "index" / "registry.sqlite3").write_bytes(b"this is not a database" * 100)
     bot = Bot(Settings(kb_dir=kb_copy, data_dir=data))
     with pytest.raises(IndexCorrupt, match="--rebuild"):
         bot.load()

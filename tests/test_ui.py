@@ -190,6 +190,10 @@ def test_startup_progress_then_ready(ready):
         def chunks(self):
             return bot.chunks()
 
+        @property
+        def generation(self):
+            return bot.generation
+
     startup = ui.Startup(SlowBot()).start()
     app = ui.App(SlowBot(), startup, FeedbackStore(bot.settings.data_dir / "x.sqlite3"))
     calls: list = []
@@ -218,8 +222,8 @@ def test_startup_missing_kb_shows_a_page_with_the_fix(tmp_path):
 
 def test_startup_corrupt_index_shows_rebuild_command(tmp_path):
     data = tmp_path / "data"
-    (data / "chroma").mkdir(parents=True)
-    (data / "chroma" / "chroma.sqlite3").write_bytes(b"this is not a database" * 100)
+    (data / "index").mkdir(parents=True)
+    (data / "index" / "registry.sqlite3").write_bytes(b"this is not a database" * 100)
     startup = ui.Startup(Bot(Settings(kb_dir=FIXTURE_KB, data_dir=data)))
     startup.run()
     assert startup.state == "error"

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from lifecycle_bot.core.answer import confidence as conf
 from lifecycle_bot.core.answer.extract import compose, idf_table
-from lifecycle_bot.core.index.store import BuildReport, IndexUnavailable, Store, wipe_local
+from lifecycle_bot.core.index.store import (BuildReport, IndexCorrupt, IndexMissing, IndexUnavailable, Reader,
+                                            open_index)
 from lifecycle_bot.core.ingest import load_kb
 from lifecycle_bot.core.types import DECLINE_TEXT, Answer, Citation, Delta, Hit, IngestError, PasteFinding
 from lifecycle_bot.core.settings import Settings
@@ -27,6 +28,26 @@ if TYPE_CHECKING:  # retrieval pulls in llama-index; a no-change `index` run sho
     from lifecycle_bot.core.retrieve import HybridRetriever, SearchResult
 
 
+@dataclass(eq=False)
+class View:
+    """One loaded index generation: everything a question reads, so a question never mixes two generations.
+
+    `users` counts the questions answering from it; a view that was replaced gives back its reader (and
+    with it the lease that keeps its files) when the last of them is done.
+    """
+
+    generation: object
+    reader: Reader
+    retriever: "HybridRetriever"
+    chunks: list
+    idf: dict[str, float]
+    sections: dict
+    unit_vectors: dict
+    users: int = 0
+    retired: bool = False
+    released: bool = False
+
+
 @dataclass
 class Analysis:
     query: str
@@ -35,6 +56,7 @@ class Analysis:
     features: dict[str, float]
     question: str = ""  # the validated question as asked
     history: tuple[str, ...] = ()  # earlier user questions
+    view: View | None = None  # the generation it was answered from
 
 
 class QuestionError(ValueError):
@@ -44,27 +66,32 @@ class QuestionError(ValueError):
 class Bot:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the view pointer and its user counts
+        self._load_lock = threading.Lock()  # one thread loads a generation; the others keep answering
         self._search_lock = threading.Lock()  # BM25's stemmer must not run in two threads at once
         self._llm: "ChatModel | None" = None
-        self._embedder = None  # the model used for answering, set by load()
+        self._embedder = None  # the model used for answering, set by the first load
         self._support = None
-        self._retriever: "HybridRetriever | None" = None
-        self._idf: dict[str, float] = {}
-        self._sections: dict = {}
-        self._unit_vectors: dict = {}
+        self._view: View | None = None
         self._terms_cache: dict[str, set[str]] = {}
-        self._store: Store | None = None
+        self._index = None
         self.calibration = conf.load(self.settings.calibration_file)
         self.ingest_errors: list[IngestError] = []
         self.extensions: dict[str, object] = {}  # per-bot state of layers above the core (triage's KB view)
 
     # -- index ---------------------------------------------------------------------------------
     @property
-    def store(self) -> Store:
-        if self._store is None:
-            self._store = Store(self.settings)
-        return self._store
+    def index_store(self):
+        """The index on disk (generations) or on a Chroma server."""
+        if self._index is None:
+            self._index = open_index(self.settings)
+        return self._index
+
+    @property
+    def generation(self) -> object:
+        """The generation this bot answers from now (None before the first load)."""
+        view = self._view
+        return view.generation if view else None
 
     def embed_texts(self, texts: list[str]) -> list[list[float]]:
         """Vectors for the index, from sentence-transformers."""
@@ -77,19 +104,17 @@ class Bot:
         self.load()
         return self._embedder.get_text_embedding_batch(texts)
 
-    def index(self, rebuild: bool = False, progress: Callable[[int, int], None] | None = None) -> BuildReport:
-        """Build or update the index from the KB directory (only changed chunks are embedded)."""
+    def index(self, rebuild: bool = False, progress: Callable[[int, int], None] | None = None,
+              notify: Callable[[str], None] | None = None, wait: float | None = None) -> BuildReport:
+        """Build or update the index from the KB directory (only changed chunks are embedded).
+
+        Waits for another process's build to finish (`notify` says so); readers, here and elsewhere,
+        switch to the new generation before their next question.
+        """
         chunks, self.ingest_errors = load_kb(self.settings.kb_dir, self.settings.max_file_bytes)
-        if rebuild and not self.settings.chroma_url:
-            try:
-                self.store.read_manifest()
-            except IndexUnavailable:
-                self._store = None
-                wipe_local(self.settings)
-        report = self.store.build(chunks, self.embed_texts, rebuild=rebuild, progress=progress)
+        report = self.index_store.build(chunks, self.embed_texts, rebuild=rebuild, progress=progress,
+                                        notify=notify or (lambda message: log.warning("%s", message)), wait=wait)
         self._export_onnx()
-        with self._lock:
-            self._retriever = None  # reload on next ask
         return report
 
     def _export_onnx(self) -> None:
@@ -110,14 +135,11 @@ class Bot:
     def ensure_index(self, progress: Callable[[int, int], None] | None = None) -> BuildReport | None:
         """Build the index if there is none yet; a corrupt one is reported, not silently replaced."""
         try:
-            self.store.live_collection()
-            return None
-        except IndexUnavailable as exc:
-            from lifecycle_bot.core.index.store import IndexMissing
-
-            if isinstance(exc, IndexMissing):
-                return self.index(progress=progress)
-            raise
+            if self.index_store.generation() is not None:
+                return None
+        except IndexMissing:
+            pass
+        return self.index(progress=progress)
 
     def open(self, progress: Callable[[int, int], None] | None = None) -> BuildReport | None:
         """Ready to answer: build the index if there is none (reported through `progress`), then load it.
@@ -130,42 +152,127 @@ class Bot:
 
     def chunks(self) -> list:
         """Every indexed chunk (loads the index on first use); a new list after each re-index."""
-        return self.load().chunk_list
+        return self._current().chunks
 
     def section_chunks(self) -> dict:
         """(file, anchor or heading path) -> the chunks of that section, in file order."""
-        self.load()
-        return self._sections
+        return self._current().sections
 
     @property
     def idf(self) -> dict[str, float]:
-        self.load()
-        return self._idf
+        return self._current().idf
 
     def load(self) -> "HybridRetriever":
+        """The retriever of the live generation (loaded, or switched to, now if needed)."""
+        return self._current().retriever
+
+    # -- generations -----------------------------------------------------------------------------
+    def _current(self) -> View:
+        view = self._enter()
+        self._leave(view)
+        return view
+
+    def _enter(self) -> View:
+        """The view a question answers from: the live generation, switched to first if it changed.
+
+        The check is one small read (the registry's `current`). While one thread loads a new generation the
+        others keep answering from the old one; only the very first load makes everyone wait.
+        """
+        try:
+            live = self.index_store.generation()
+        except IndexUnavailable:
+            if self._view is None:
+                raise
+            live = None  # the registry is unreadable right now: keep serving what is loaded
+        view = self._view
+        if view is not None and (live is None or live == view.generation):
+            view.reader.touch()
+            return self._pin()
+        if not self._load_lock.acquire(blocking=view is None):
+            return self._pin()  # another thread is switching: this question uses the loaded generation
+        try:
+            view = self._view
+            if view is None or view.generation != self.index_store.generation():
+                try:
+                    fresh = self._load_view()
+                except IndexUnavailable:
+                    if view is None:
+                        raise
+                    log.exception("could not switch to the new index; still answering from generation %s",
+                                  view.generation)
+                    return self._pin()
+                with self._lock:
+                    old, self._view = self._view, fresh
+                if old is not None:
+                    self._retire(old)
+        finally:
+            self._load_lock.release()
+        return self._pin()
+
+    def _pin(self) -> View:
         with self._lock:
-            if self._retriever is None:
-                from llama_index.core import VectorStoreIndex
-                from llama_index.vector_stores.chroma import ChromaVectorStore
+            view = self._view
+            view.users += 1
+            return view
 
-                from lifecycle_bot.core.index.embed import query_embedder
-                from lifecycle_bot.core.retrieve import HybridRetriever
+    def _leave(self, view: View) -> None:
+        with self._lock:
+            view.users -= 1
+            done = view.retired and view.users == 0 and not view.released
+            view.released = view.released or done
+        if done:
+            view.reader.release()
 
-                model_path = self.settings.resolved_model_path
-                manifest, collection, chunks = self.store.load_chunks()
-                self._unit_vectors = self.store.load_unit_vectors(manifest)
-                self._idf = idf_table(chunks)
-                embedder = self._embedder = query_embedder(model_path, self.settings.cache_dir)
+    def _retire(self, view: View) -> None:
+        with self._lock:
+            view.retired = True
+            done = view.users == 0 and not view.released
+            view.released = view.released or done
+        if done:
+            view.reader.release()
+
+    def close(self) -> None:
+        """Give back the loaded generation (its lease); the next question loads the live one again."""
+        with self._lock:
+            view, self._view = self._view, None
+        if view is not None:
+            self._retire(view)
+
+    def _load_view(self) -> View:
+        from llama_index.core import VectorStoreIndex
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        from lifecycle_bot.core.index.embed import query_embedder
+        from lifecycle_bot.core.retrieve import HybridRetriever
+
+        reader = self.index_store.open()
+        try:
+            manifest, collection, chunks = reader.store.load_chunks()
+            unit_vectors = reader.store.load_unit_vectors(manifest)
+            if self._embedder is None:
+                embedder = query_embedder(self.settings.resolved_model_path, self.settings.cache_dir)
                 embedder.get_query_embedding("warm up")  # the first real question should not pay first-call setup
-                vector_index = VectorStoreIndex.from_vector_store(
-                    ChromaVectorStore(chroma_collection=collection), embed_model=embedder
-                )
-                vector_retriever = vector_index.as_retriever(similarity_top_k=min(self.settings.dense_top_k, len(chunks)))
-                self._sections = {}
-                for chunk in sorted(chunks, key=lambda c: (c.file, c.start_line)):
-                    self._sections.setdefault(chunk.section_key, []).append(chunk)
-                self._retriever = HybridRetriever(chunks, vector_retriever, embedder.get_query_embedding, self.settings)
-            return self._retriever
+                self._embedder = embedder
+            embedder = self._embedder
+            vector_index = VectorStoreIndex.from_vector_store(
+                ChromaVectorStore(chroma_collection=collection), embed_model=embedder
+            )
+            vector_retriever = vector_index.as_retriever(similarity_top_k=min(self.settings.dense_top_k, len(chunks)))
+            sections: dict = {}
+            for chunk in sorted(chunks, key=lambda c: (c.file, c.start_line)):
+                sections.setdefault(chunk.section_key, []).append(chunk)
+            retriever = HybridRetriever(chunks, vector_retriever, embedder.get_query_embedding, self.settings)
+        except IndexUnavailable:
+            reader.release()
+            raise
+        except Exception as exc:  # Chroma's own errors (a damaged store) become the message that fixes them
+            reader.release()
+            raise IndexCorrupt(f"the index cannot be read ({type(exc).__name__}: {exc}); "
+                               "run `lifecycle-bot index --rebuild`") from exc
+        except BaseException:
+            reader.release()
+            raise
+        return View(reader.generation, reader, retriever, chunks, idf_table(chunks), sections, unit_vectors)
 
     # -- ask -----------------------------------------------------------------------------------
     def validate(self, question: object) -> str:
@@ -191,8 +298,8 @@ class Bot:
         except HistoryError as exc:
             raise QuestionError(str(exc)) from None
 
-    def search(self, query: str, boost_terms: list[str] | None = None) -> SearchResult:
-        retriever = self.load()
+    def search(self, query: str, boost_terms: list[str] | None = None, view: View | None = None) -> SearchResult:
+        retriever = (view or self._current()).retriever
         with self._search_lock:
             return retriever.search(query, boost_terms=boost_terms)
 
@@ -202,23 +309,24 @@ class Bot:
             self._terms_cache[key] = set(content_terms(chunk.embed_text))
         return self._terms_cache[key]
 
-    def features(self, result: SearchResult, query: str) -> dict[str, float]:
+    def features(self, result: SearchResult, query: str, view: View | None = None) -> dict[str, float]:
+        v = view or self._current()
         hits = result.hits
         top = hits[0].score if hits else 0.0
         second = hits[1].score if len(hits) > 1 else 0.0
         q_terms = set(content_terms(query))
         covered = 0.0
         if hits and q_terms:
-            known = {t for t in q_terms if t in self._idf}
+            known = {t for t in q_terms if t in v.idf}
             covered = len(known) / len(q_terms)
         hit_cov = 0.0
         if hits and q_terms:
             section_terms: set[str] = set()
-            for chunk in self._sections.get(hits[0].chunk.section_key, [hits[0].chunk]):
+            for chunk in v.sections.get(hits[0].chunk.section_key, [hits[0].chunk]):
                 section_terms |= self._chunk_terms(chunk)
-            total = sum(self._idf.get(t, 3.0) for t in q_terms)
-            hit_cov = sum(self._idf.get(t, 3.0) for t in q_terms if t in section_terms) / total
-        unknown_ids = sum(1 for ident in result.identifiers if not self.load().doc_freq(ident))
+            total = sum(v.idf.get(t, 3.0) for t in q_terms)
+            hit_cov = sum(v.idf.get(t, 3.0) for t in q_terms if t in section_terms) / total
+        unknown_ids = sum(1 for ident in result.identifiers if not v.retriever.doc_freq(ident))
         return {
             "hit_coverage": hit_cov,
             "unknown_identifiers": min(unknown_ids, 3) / 3,
@@ -229,9 +337,15 @@ class Bot:
             "term_coverage": covered,
         }
 
-    def analyse(self, question: str, history: Iterable = ()) -> "Analysis":
+    def analyse(self, question: str, history: Iterable = (), view: View | None = None) -> "Analysis":
         """Everything up to the decision to answer: the query, what it found, and the features."""
         text, turns = self.check(question, history)
+        if view is None:
+            view = self._enter()
+            try:
+                return self.analyse(text, turns, view)
+            finally:
+                self._leave(view)
         prose, paste = split_question(text)
         matches = dominant(scan(text)) if paste else []
         boost: list[str] = []
@@ -243,11 +357,11 @@ class Bot:
         else:
             query = resolve_query(prose or text, turns)
         query = query[:2000]
-        result = self.search(query, boost_terms=boost)
-        feats = self.features(result, query)
+        result = self.search(query, boost_terms=boost, view=view)
+        feats = self.features(result, query, view)
         feats["signature"] = 1.0 if matches else 0.0
         feats["foreign_subject"] = foreign_subject(" ".join([*turns, text]))
-        return Analysis(query, result, matches, feats, text, tuple(turns))
+        return Analysis(query, result, matches, feats, text, tuple(turns), view)
 
     def ask(self, question: str, history: Iterable = ()) -> Answer:
         """The answer: extractive, or generated and checked when a model is configured."""
@@ -263,16 +377,21 @@ class Bot:
         Without a model, or when the docs do not cover the question, only the `Answer` comes.
         """
         started = time.perf_counter()
-        a = self.analyse(question, history)
-        confidence = self.calibration.predict(a.features)
-        if confidence < self.settings.refusal_threshold or not a.result.hits:
-            answer = self._decline(a.result.hits[:3], confidence)
-        elif self.settings.llm:
-            answer = yield from self._generate(a, confidence)
-        else:
-            answer = self._answer(a.result, a.query, confidence)
-        if a.matches and not answer.refused:
-            answer = self._link_paste(answer, a.matches)
+        self.check(question, history)  # a bad question or history is refused before any index is loaded
+        view = self._enter()  # the whole answer comes from this one generation
+        try:
+            a = self.analyse(question, history, view)
+            confidence = self.calibration.predict(a.features)
+            if confidence < self.settings.refusal_threshold or not a.result.hits:
+                answer = self._decline(a.result.hits[:3], confidence)
+            elif self.settings.llm:
+                answer = yield from self._generate(a, confidence)
+            else:
+                answer = self._answer(a.result, a.query, confidence, view=view)
+            if a.matches and not answer.refused:
+                answer = self._link_paste(answer, a.matches, view)
+        finally:
+            self._leave(view)
         yield replace(answer, hits=a.result.hits, query=a.query, latency_ms=(time.perf_counter() - started) * 1000)
 
     # -- generated answers -----------------------------------------------------------------
@@ -294,12 +413,12 @@ class Bot:
             self._support = gen.load_support_model(self.settings.support_file)
         passages = [gen.as_evidence(p) for p in
                     self._passages(a.result, a.query, self.settings.llm_passages, self.settings.llm_budget,
-                                   min_ratio=0.5, floor_ratio=0.0)]
+                                   min_ratio=0.5, floor_ratio=0.0, view=a.view)]
         passages = [p for p in passages if p.units]
         prose, paste = split_question(a.question)
         messages = gen.build_messages(prose or a.question, passages, list(a.history), paste)
-        checker = gen.CitationChecker([gen.Evidence(p, self.vectors_of(p)) for p in passages], self.embed_sentences,
-                                      self._idf, self._support)
+        checker = gen.CitationChecker([gen.Evidence(p, self.vectors_of(p, a.view)) for p in passages],
+                                      self.embed_sentences, a.view.idf, self._support)
         try:
             tokens = with_deadline(self.llm.stream(messages), self.settings.llm_timeout)
             for sentence in gen.checked_stream(tokens, checker):
@@ -324,18 +443,20 @@ class Bot:
         return Answer(body, citations=citations, confidence=confidence, mode="generated", model=self.llm.name, notice="; ".join(notes))
 
     def _fallback(self, a: Analysis, confidence: float, reason: str) -> Answer:
-        return self._answer(a.result, a.query, confidence, notice=f"Showing the extractive answer: {reason}.")
+        return self._answer(a.result, a.query, confidence, notice=f"Showing the extractive answer: {reason}.",
+                            view=a.view)
 
-    def vectors_of(self, passage):
+    def vectors_of(self, passage, view: View | None = None):
         """Sentence vectors of a passage's units: from the index, embedded now if the index lacks one."""
         import numpy as np
 
         from lifecycle_bot.core.ingest.units import units_of
 
+        v = view or self._current()
         key = (passage.citation.file, passage.citation.anchor or passage.citation.heading_path)
         known = {}
-        for chunk in self._sections.get(key, []):
-            vectors = self._unit_vectors.get(chunk.content_hash)
+        for chunk in v.sections.get(key, []):
+            vectors = v.unit_vectors.get(chunk.content_hash)
             units = units_of(chunk)
             if vectors is not None and len(vectors) == len(units):
                 known.update(zip(units, vectors))
@@ -346,18 +467,21 @@ class Bot:
 
     # -- extractive answers ----------------------------------------------------------------
     def _passages(self, result: SearchResult, query: str, sections: int, budgets: tuple[int, ...],
-                  min_ratio: float = 0.75, floor_ratio: float = 0.3):
+                  min_ratio: float = 0.75, floor_ratio: float = 0.3, view: View | None = None):
         """The best sections and their most relevant units (the model gets whole sections: floor 0)."""
         import numpy as np
 
+        v = view or self._current()
         qv = np.asarray(result.query_vector, dtype=np.float32) if result.query_vector is not None else None
-        return compose(result.hits, query, result.identifiers, self._idf, sections,
-                       section_chunks=self._sections, budgets=budgets,
-                       query_vector=qv, unit_vectors=self._unit_vectors, min_ratio=min_ratio,
+        return compose(result.hits, query, result.identifiers, v.idf, sections,
+                       section_chunks=v.sections, budgets=budgets,
+                       query_vector=qv, unit_vectors=v.unit_vectors, min_ratio=min_ratio,
                        floor_ratio=floor_ratio)
 
-    def _answer(self, result: SearchResult, query: str, confidence: float, notice: str = "") -> Answer:
-        passages = self._passages(result, query, self.settings.answer_sections, self.settings.answer_budget)
+    def _answer(self, result: SearchResult, query: str, confidence: float, notice: str = "",
+                view: View | None = None) -> Answer:
+        passages = self._passages(result, query, self.settings.answer_sections, self.settings.answer_budget,
+                                  view=view)
         body = "\n\n".join(p.render(i) for i, p in enumerate(passages, start=1))
         return Answer(body, citations=[p.citation for p in passages], confidence=confidence, notice=notice)
 
@@ -365,12 +489,12 @@ class Bot:
         return Answer(DECLINE_TEXT, citations=[Citation.from_chunk(h.chunk) for h in nearest],
                       confidence=confidence, refused=True)
 
-    def _link_paste(self, answer: Answer, matches) -> Answer:
+    def _link_paste(self, answer: Answer, matches, view: View | None = None) -> Answer:
         """Say which line of the paste led to which section (adding a citation when needed)."""
         citations = list(answer.citations)
         findings = list(answer.paste_findings)
         for m in matches[:4]:
-            result = self.search(m.signature.query, boost_terms=list(m.signature.terms))
+            result = self.search(m.signature.query, boost_terms=list(m.signature.terms), view=view)
             if not result.hits:
                 continue
             chunk = result.hits[0].chunk
@@ -388,4 +512,4 @@ class Bot:
         return replace(answer, citations=citations, paste_findings=findings)
 
 
-__all__ = ["Analysis", "Bot", "QuestionError", "history_questions", "is_followup", "resolve_query"]
+__all__ = ["Analysis", "Bot", "View", "QuestionError", "history_questions", "is_followup", "resolve_query"]

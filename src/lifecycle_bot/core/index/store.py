@@ -1,9 +1,12 @@
 """The Chroma index: incremental, model-aware, and switched atomically.
 
 Every build writes a *new* collection (copying the vectors of unchanged chunks, embedding only
-new or changed ones) and then flips a one-row manifest to point at it. A build that dies half way
-leaves the manifest on the old, complete collection, so a half index is never served; the next
-build deletes the orphan.
+new or changed ones) and then switches to it. Locally (`LocalIndex`) each build is a new generation
+directory and the switch is the registry's `current` (see `generations`): readers keep the generation
+they opened until they switch, and an old one is deleted only when nobody reads it. On a Chroma server
+(`ServerIndex`) the switch is a one-row manifest and the previous collection is kept for readers that
+have not switched yet. A build that dies half way never becomes live, so a half index is never served;
+the next build deletes what it left. One build runs at a time (`generations.BuildLock`).
 """
 
 from __future__ import annotations
@@ -97,8 +100,8 @@ def chunk_from_record(document: str, meta: dict) -> Chunk:
     )
 
 
-def make_client(settings: Settings):
-    """A Chroma client: embedded PersistentClient by default, HttpClient when a URL is set."""
+def make_client(settings: Settings, path: Path | None = None):
+    """A Chroma client: embedded PersistentClient on `path` (one generation's directory), HttpClient when a URL is set."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -116,14 +119,15 @@ def make_client(settings: Settings):
             )
         except Exception as exc:  # connection refused, bad URL...
             raise IndexUnavailable(f"cannot reach the Chroma server at {settings.chroma_url}: {exc}") from exc
-    path = settings.data_dir / "chroma"
+    if path is None:
+        raise ValueError("a local Chroma client needs the generation directory")
     path.mkdir(parents=True, exist_ok=True)
     try:
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     except Exception as exc:
         raise IndexCorrupt(
             f"the index in {path} cannot be opened ({type(exc).__name__}: {exc}). "
-            "Run `lifecycle-bot index --rebuild` (delete that directory first if this repeats)."
+            "Run `lifecycle-bot index --rebuild`."
         ) from exc
 
 
@@ -193,49 +197,55 @@ class Store:
         return units
 
     # -- build ------------------------------------------------------------------------------
+    def reusable(self) -> tuple[Manifest | None, object | None]:
+        """The live manifest and collection when a build can reuse their vectors, else (None, None)."""
+        try:
+            current = self.read_manifest()
+        except IndexCorrupt:
+            return None, None
+        if not current or current.model != self.settings.model_name or current.chunking_version != CHUNKING_VERSION:
+            return None, None
+        try:
+            _, old = self.live_collection()
+        except IndexUnavailable:
+            return None, None
+        return current, old
+
     def build(
         self,
         chunks: list[Chunk],
         embed: Callable[[list[str]], list[list[float]]],
-        rebuild: bool = False,
+        previous: "Store | None" = None,
         progress: Callable[[int, int], None] | None = None,
+        keep: Iterable[str] = (),
     ) -> BuildReport:
-        started = time.perf_counter()
-        model = self.settings.model_name
-        wanted = {c.content_hash: c for c in chunks}
-        new_hash = kb_hash(chunks)
-        try:
-            current = None if rebuild else self.read_manifest()
-        except IndexCorrupt:
-            current = None
-        old = None
-        if current and current.model == model and current.chunking_version == CHUNKING_VERSION:
-            try:
-                _, old = self.live_collection()
-            except IndexUnavailable:
-                old, current = None, None
-            if old is not None and current.kb_hash == new_hash:
-                return BuildReport(current.collection, current.count, 0, current.count, 0, True,
-                                   time.perf_counter() - started, False)
-        else:
-            current = None
+        """Write a new collection (vectors of unchanged chunks copied from `previous`), then switch the manifest.
 
+        `previous` is the store holding the live index (this one, for a Chroma server; the previous generation's
+        directory, locally), or None for a full build. Collections named in `keep` survive the clean-up.
+        """
+        started = time.perf_counter()
+        wanted = {c.content_hash: c for c in chunks}
+        current, old = previous.reusable() if previous is not None else (None, None)
         name = f"{self.settings.collection_prefix}-{uuid.uuid4().hex[:12]}"
         target = self.client.create_collection(name, embedding_function=None, metadata={"hnsw:space": "cosine"})
         reused = 0
         removed = 0
+        old_ids: set[str] = set()
         if old is not None:
             old_ids = set(old.get(include=[])["ids"])
-            keep = sorted(old_ids & wanted.keys())
+            keep_ids = sorted(old_ids & wanted.keys())
             removed = len(old_ids - wanted.keys())
-            for i in range(0, len(keep), 256):
-                got = old.get(ids=keep[i : i + 256], include=["embeddings", "documents", "metadatas"])
+            for i in range(0, len(keep_ids), 256):
+                got = old.get(ids=keep_ids[i : i + 256], include=["embeddings", "documents", "metadatas"])
                 target.add(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"],
                            metadatas=got["metadatas"])
                 reused += len(got["ids"])
-        todo = [c for h, c in wanted.items() if old is None or h not in old_ids]
+        todo = [c for h, c in wanted.items() if h not in old_ids]
         from llama_index.core.schema import TextNode
         from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        from lifecycle_bot.core.index.generations import _failpoint
 
         vector_store = ChromaVectorStore(chroma_collection=target)
         for i in range(0, len(todo), BATCH):
@@ -247,29 +257,33 @@ class Store:
                     for c, v in zip(batch, vectors)
                 ]
             )
+            _failpoint("mid-embed")
             if progress:
                 progress(min(i + BATCH, len(todo)), len(todo))
+        _failpoint("before-units")
         units_target = self.client.create_collection(f"{name}-units", embedding_function=None,
                                                      metadata={"hnsw:space": "cosine"})
-        self._build_units(units_target, wanted, old, current, embed)
+        self._build_units(units_target, wanted, previous if old is not None else None, current, embed)
         files: dict[str, int] = {}
         for c in chunks:
             files[c.file] = files.get(c.file, 0) + 1
-        manifest = Manifest(name, model, CHUNKING_VERSION, new_hash, target.count(), files, time.time(),
-                            units_target.count())
-        self._write_manifest(manifest)  # the switch: readers see the new collection from here on
-        self._drop_others(keep=name)
+        manifest = Manifest(name, self.settings.model_name, CHUNKING_VERSION, kb_hash(chunks), target.count(), files,
+                            time.time(), units_target.count())
+        _failpoint("before-manifest")
+        self._write_manifest(manifest)  # the switch inside this store
+        self._drop_others(keep={name, *keep})
         return BuildReport(name, manifest.count, len(todo), reused, removed, False,
                            time.perf_counter() - started, old is None)
 
-    def _build_units(self, target, wanted: dict[str, Chunk], old, current: Manifest | None, embed) -> None:
+    def _build_units(self, target, wanted: dict[str, Chunk], previous: "Store | None", current: Manifest | None,
+                     embed) -> None:
         """Vectors of each chunk's quotable units; unchanged chunks' vectors are copied, not recomputed."""
         from lifecycle_bot.core.ingest.units import units_of
 
         have: set[str] = set()
-        if old is not None and current is not None:
+        if previous is not None and current is not None:
             try:
-                old_units = self.units_collection(current)
+                old_units = previous.units_collection(current)
                 got = old_units.get(include=["embeddings", "metadatas"])
                 keep = [i for i, m in enumerate(got["metadatas"]) if m["chunk"] in wanted]
                 for i in range(0, len(keep), 512):
@@ -296,9 +310,10 @@ class Store:
             grouped.setdefault(meta["chunk"], {})[int(meta["i"])] = vec
         return {h: np.asarray([v[i] for i in sorted(v)], dtype=np.float32) for h, v in grouped.items()}
 
-    def _drop_others(self, keep: str) -> None:
+    def _drop_others(self, keep: set[str]) -> None:
+        wanted = keep | {f"{k}-units" for k in keep}
         for other in self._collection_names():
-            if other.startswith(self.settings.collection_prefix + "-") and other not in (keep, f"{keep}-units"):
+            if other.startswith(self.settings.collection_prefix + "-") and other not in wanted:
                 try:
                     self.client.delete_collection(other)
                 except Exception:
@@ -313,13 +328,238 @@ class Store:
         return manifest, collection, chunks
 
 
-def wipe_local(settings: Settings) -> None:
-    """Remove a local index directory that cannot even be opened (used by --rebuild)."""
-    import shutil
+@dataclass
+class Reader:
+    """One opened generation: its store, and the lease that keeps it on disk until `release`."""
 
-    from chromadb.api.client import SharedSystemClient
+    generation: object
+    store: Store
+    _release: Callable[[], None] = lambda: None
+    _touch: Callable[[], None] = lambda: None
 
-    SharedSystemClient.clear_system_cache()  # drop the half-initialised client for that path
-    path: Path = settings.data_dir / "chroma"
-    if path.exists():
-        shutil.rmtree(path)
+    def release(self) -> None:
+        self._release()
+
+    def touch(self) -> None:
+        """Refresh the lease's heartbeat (cheap; throttled by the index)."""
+        self._touch()
+
+
+class ServerIndex:
+    """The index on a Chroma server: the manifest collection says which collection is live."""
+
+    def __init__(self, settings: Settings):
+        from lifecycle_bot.core.index.generations import BuildLock
+
+        self.settings = settings
+        self.store = Store(settings)
+        self.lock = BuildLock(settings.data_dir / "index")  # serialises builds started from this machine
+
+    def generation(self) -> str | None:
+        manifest = self.store.read_manifest()
+        return manifest.collection if manifest else None
+
+    def open(self) -> Reader:
+        manifest, _ = self.store.live_collection()
+        return Reader(manifest.collection, self.store)
+
+    def build(self, chunks: list[Chunk], embed, rebuild: bool = False, progress=None,
+              notify: Callable[[str], None] | None = None, wait: float | None = None) -> BuildReport:
+        from lifecycle_bot.core.index.generations import BuildBusy
+
+        started = time.perf_counter()
+        try:
+            self.lock.acquire(notify=notify, **({"wait": wait} if wait is not None else {}))
+        except BuildBusy as exc:
+            raise IndexBusy(str(exc)) from None
+        try:
+            current, old = (None, None) if rebuild else self.store.reusable()
+            if old is not None and current.kb_hash == kb_hash(chunks):
+                return BuildReport(current.collection, current.count, 0, current.count, 0, True,
+                                   time.perf_counter() - started, False)
+            keep = [current.collection] if current else []  # readers that have not switched yet
+            return self.store.build(chunks, embed, previous=None if rebuild else self.store, progress=progress,
+                                    keep=keep)
+        finally:
+            self.lock.release()
+
+
+class IndexBusy(IndexUnavailable):
+    """Another build held the lock for longer than we waited."""
+
+
+LEGACY_DIR = "chroma"  # the single-directory layout before generations
+
+
+class LocalIndex:
+    """Generations of embedded Chroma stores under `<data dir>/index/` (see `generations`)."""
+
+    def __init__(self, settings: Settings):
+        from lifecycle_bot.core.index.generations import BuildLock, Registry
+
+        self.settings = settings
+        self.root = settings.data_dir / "index"
+        self.registry = Registry(self.root)
+        self.lock = BuildLock(self.root)
+
+    def _registry_error(self, exc: Exception) -> IndexCorrupt:
+        return IndexCorrupt(f"the index registry {exc}; run `lifecycle-bot index --rebuild`")
+
+    def generation(self) -> int | None:
+        """The live generation number: one small sqlite read, cheap enough before every question."""
+        from lifecycle_bot.core.index.generations import RegistryError
+
+        try:
+            return self.registry.current()
+        except RegistryError as exc:
+            raise self._registry_error(exc) from None
+
+    def _store(self, gen: int) -> Store:
+        from lifecycle_bot.core.index.generations import gen_dir
+
+        path = gen_dir(self.root, gen)
+        db = path / "chroma.sqlite3"
+        if not db.exists():
+            raise IndexCorrupt(f"the index generation {path} is missing; run `lifecycle-bot index --rebuild`")
+        if db.stat().st_size == 0:
+            raise IndexCorrupt(f"the index file {db} is empty (0 bytes); run `lifecycle-bot index --rebuild`")
+        return Store(self.settings, client=make_client(self.settings, path))
+
+    def open(self) -> Reader:
+        """Lease the live generation and open it; the caller releases the reader when it has switched."""
+        from lifecycle_bot.core.index.generations import HEARTBEAT_EVERY, RegistryError
+
+        gen = self.generation()
+        if gen is None:
+            raise IndexMissing("no index has been built yet; run `lifecycle-bot index`")
+        try:
+            self.registry.lease(gen)
+        except RegistryError as exc:
+            raise self._registry_error(exc) from None
+        if self.generation() != gen:  # switched (and maybe collected) between the read and the lease
+            self.registry.release(gen)
+            return self.open()
+        try:
+            store = self._store(gen)
+            store.live_collection()
+        except IndexMissing:  # the registry names a generation whose own manifest is gone
+            self.registry.release(gen)
+            raise IndexCorrupt(f"the index generation {gen} has lost its manifest; "
+                               "run `lifecycle-bot index --rebuild`") from None
+        except Exception:
+            self.registry.release(gen)
+            raise
+        beat = [time.monotonic()]
+
+        def touch() -> None:
+            if time.monotonic() - beat[0] > HEARTBEAT_EVERY:
+                beat[0] = time.monotonic()
+                try:
+                    self.registry.heartbeat(gen)
+                except RegistryError:
+                    pass
+
+        def release() -> None:
+            _close(store)
+            try:
+                self.registry.release(gen)
+            except RegistryError:
+                return
+            self.collect_if_idle()
+
+        return Reader(gen, store, release, touch)
+
+    def collect_if_idle(self) -> list[int]:
+        """Delete unleased old generations now, unless a build is running (it collects when it ends)."""
+        if not self.lock.try_acquire():
+            return []
+        try:
+            return self._collect(keep=set())
+        finally:
+            self.lock.release()
+
+    def _collect(self, keep: set[int]) -> list[int]:
+        from lifecycle_bot.core.index.generations import collect, remove_tree
+
+        def on_disk() -> list[Path]:
+            return sorted(p for p in self.root.glob("gen-*") if p.is_dir())
+
+        return collect(self.registry, keep, on_disk, remove_tree)
+
+    def build(self, chunks: list[Chunk], embed, rebuild: bool = False, progress=None,
+              notify: Callable[[str], None] | None = None, wait: float | None = None) -> BuildReport:
+        """Build a new generation (reusing the live one's vectors unless `rebuild`) and switch to it.
+
+        Waits for a running build. `rebuild` works from any state of the directory: it never reads the
+        old generations, and a damaged registry is moved aside (said through `notify`).
+        """
+        from lifecycle_bot.core.index.generations import BuildBusy, RegistryError, _failpoint, gen_dir
+
+        started = time.perf_counter()
+        say = notify or (lambda message: None)
+        try:
+            self.lock.acquire(notify=say, **({"wait": wait} if wait is not None else {}))
+        except BuildBusy as exc:
+            raise IndexBusy(str(exc)) from None
+        try:
+            _failpoint("locked")
+            try:
+                current = self.registry.current()
+            except RegistryError as exc:
+                if not rebuild:
+                    raise self._registry_error(exc) from None
+                moved = self.registry.move_aside()
+                say(f"the index registry {exc}; moved it to {moved} and starting over")
+                current = None
+            self._collect(keep=set())  # builds that died, generations nobody reads any more
+            previous = None
+            if current is not None and not rebuild:
+                try:
+                    previous = self._store(current)
+                except IndexUnavailable as exc:
+                    say(f"the live index cannot be reused ({exc}); building a new one from scratch")
+            try:
+                if previous is not None:
+                    manifest, old = previous.reusable()
+                    if old is not None and manifest.kb_hash == kb_hash(chunks):
+                        return BuildReport(manifest.collection, manifest.count, 0, manifest.count, 0, True,
+                                           time.perf_counter() - started, False)
+                gen = self.registry.begin()
+                target = Store(self.settings, client=make_client(self.settings, gen_dir(self.root, gen)))
+                try:
+                    report = target.build(chunks, embed, previous=previous, progress=progress)
+                finally:
+                    _close(target)
+            finally:
+                if previous is not None:
+                    _close(previous)
+            _failpoint("before-switch")
+            self.registry.publish(gen)  # the switch: readers see the new generation from here on
+            _failpoint("after-switch")
+            self._collect(keep=set())
+            self._drop_legacy(say)
+            report.seconds = time.perf_counter() - started
+            return report
+        finally:
+            self.lock.release()
+
+    def _drop_legacy(self, say: Callable[[str], None]) -> None:
+        """The index from before generations (`<data dir>/chroma`) is not read any more: remove it once."""
+        import shutil
+
+        legacy = self.settings.data_dir / LEGACY_DIR
+        if (legacy / "chroma.sqlite3").exists():
+            shutil.rmtree(legacy, ignore_errors=True)
+            say(f"removed the index in the old layout ({legacy}); the index now lives in {self.root}")
+
+
+def _close(store: Store) -> None:
+    """Let go of an embedded client (Chroma shares one per directory and counts its users)."""
+    try:
+        store.client.close()
+    except Exception:  # closing must never turn a good answer or build into an error
+        pass
+
+
+def open_index(settings: Settings) -> "LocalIndex | ServerIndex":
+    return ServerIndex(settings) if settings.chroma_url else LocalIndex(settings)

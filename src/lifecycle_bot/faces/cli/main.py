@@ -93,8 +93,10 @@ def _print_streamed(bot, question: str, history: list[str]) -> None:
 
 @main.command()
 @click.option("--rebuild", is_flag=True, help="Re-embed everything (also repairs a corrupt index).")
+@click.option("--wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              help="Seconds to wait when another index build is running.")
 @click.pass_context
-def index(ctx: click.Context, rebuild: bool) -> None:
+def index(ctx: click.Context, rebuild: bool, wait: float) -> None:
     """Build or update the index (only new or changed sections are embedded)."""
     from lifecycle_bot.core.index.store import IndexUnavailable
 
@@ -102,7 +104,8 @@ def index(ctx: click.Context, rebuild: bool) -> None:
     _check_kb(settings)
     bot = _bot(ctx)
     try:
-        report = bot.index(rebuild=rebuild, progress=progress_printer())
+        report = bot.index(rebuild=rebuild, progress=progress_printer(), wait=wait,
+                           notify=lambda message: click.echo(f"note: {message}", err=True))
     except IndexUnavailable as exc:
         raise BotError(str(exc)) from None
     for error in bot.ingest_errors:

@@ -107,6 +107,8 @@ class Startup:
         self.message = ""
         self.fix = ""
         self.sections: SectionIndex | None = None
+        self._sections_generation: object = None
+        self._sections_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
 
@@ -124,7 +126,7 @@ class Startup:
             self.state = "building"
             self.bot.open(progress=self._progress)
             self.state = "loading"
-            self.sections = SectionIndex(self.bot.chunks(), self.bot.settings.kb_dir)
+            self.current_sections()
             self.state = "ready"
         except IndexUnavailable as exc:
             self._fail(str(exc), self._command("index --rebuild"))
@@ -135,6 +137,15 @@ class Startup:
             self._fail(f"{type(exc).__name__}: {exc}", self._command("index --rebuild"))
         finally:
             self._ready.set()
+
+    def current_sections(self) -> SectionIndex:
+        """The viewer's sections of the generation the bot answers from (rebuilt after a re-index)."""
+        with self._sections_lock:
+            if self.sections is None or self._sections_generation != self.bot.generation:
+                chunks = self.bot.chunks()  # switches to the live generation first if it changed
+                self.sections = SectionIndex(chunks, self.bot.settings.kb_dir)
+                self._sections_generation = self.bot.generation
+            return self.sections
 
     def _command(self, args: str) -> str:
         """The fix as a command for this very KB and data dir, ready to copy."""
@@ -208,7 +219,7 @@ class App:
             yield self.bot.ask(question, history=history)
 
     def _record(self, text: str, history: list[str], answer: Answer, message_index: int) -> dict:
-        sections = self.startup.sections
+        sections = self.startup.current_sections() if self.startup.ready else None
         record = answer.to_dict()  # the one serialiser; the web app adds its opaque section ids
         record["confidence"] = answer.confidence
         for c, d in zip(answer.citations, record["citations"]):
@@ -322,14 +333,14 @@ class App:
 
     def citation_view(self, state: dict, ref: str) -> tuple[str, str]:
         m = _REF.match(ref or "")
-        if not m or self.startup.sections is None:
+        if not m or not self.startup.ready:
             return gr.skip(), gr.skip()
         turn, n = int(m.group(1)), int(m.group(2))
         if not (0 <= turn < len(state["turns"]) and 1 <= n <= len(state["turns"][turn]["citations"])):
             return gr.skip(), gr.skip()
         c = state["turns"][turn]["citations"][n - 1]
         state["selected"] = turn
-        html = self.startup.sections.render(c["section"], (c["start_line"], c["end_line"]), c["element_ids"],
+        html = self.startup.current_sections().render(c["section"], (c["start_line"], c["end_line"]), c["element_ids"],
                                             heading=c["heading_path"])
         return html, self.sources_html(state)
 
