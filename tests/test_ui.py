@@ -334,3 +334,16 @@ def test_model_failure_is_shown_with_the_extractive_answer(ready, tmp_path):
         _, chat, state = run(app, "why is my pod stuck in Pending?")
     assert 'class="notice"' in chat[-1]["content"] and "Showing the extractive answer" in chat[-1]["content"]
     assert state["turns"][0]["mode"] == "extractive" and state["turns"][0]["citations"]
+
+
+def test_startup_with_a_malformed_diagram_serves_the_rest_of_the_kb(kb_copy, tmp_path, caplog):
+    (kb_copy / "broken.excalidraw").write_text(
+        '{"type": "excalidraw", "elements": [{"id": ["r1"], "type": "rectangle", "x": "left", "y": null}]}',
+        encoding="utf-8")
+    startup = ui.Startup(Bot(Settings(kb_dir=kb_copy, data_dir=tmp_path / "data")))
+    with caplog.at_level("WARNING"):
+        startup.run()
+    assert startup.state == "ready", startup.message
+    assert "broken.excalidraw" in caplog.text
+    answer = startup.bot.ask("why is my pod stuck in Pending?")
+    assert not answer.refused and all(c.file != "broken.excalidraw" for c in answer.citations)

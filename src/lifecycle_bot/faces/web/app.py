@@ -125,6 +125,8 @@ class Startup:
         try:
             self.state = "building"
             self.bot.open(progress=self._progress)
+            for error in self.bot.ingest_errors:  # a skipped file is said, the rest of the KB is served
+                log.warning("knowledge base: %s", error)
             self.state = "loading"
             self.current_sections()
             self.state = "ready"
