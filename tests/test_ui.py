@@ -191,6 +191,10 @@ def test_startup_progress_then_ready(ready):
             return bot.chunks()
 
         @property
+        def ingest_errors(self):
+            return bot.ingest_errors
+
+        @property
         def generation(self):
             return bot.generation
 
