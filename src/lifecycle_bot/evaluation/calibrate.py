@@ -30,7 +30,7 @@ def dev_items(eval_set: Path) -> list[dict]:
     """The rows one may fit on: a split set gives only its dev part; a kb_gap row with no section is left out
     (in scope, yet nothing in the KB answers it: neither label is right)."""
     check_dev_set(eval_set)
-    items = load_items(resolve(eval_set))
+    items = load_items(eval_set)
     if any("split" in i for i in items):
         items = [i for i in items if i.get("split") == "dev"]
     return [i for i in items if i.get("expected") or not i.get("kb_gap")]

@@ -6,6 +6,7 @@ turns those into output and exit codes. Eval files resolve against the project r
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -130,12 +131,19 @@ def _section(hit) -> dict:
     return {"file": c.file, "anchor": c.anchor, "heading_path": c.heading_path}
 
 
+@functools.lru_cache(maxsize=64)
+def _file_lines(path: str, mtime_ns: int) -> tuple[str, ...]:
+    """A KB file's lines, read once per version of the file (every question of a set cites the same few)."""
+    return tuple(Path(path).read_text(encoding="utf-8").splitlines())
+
+
 def cited_text(kb_dir: Path, citations: list[dict]) -> str:
     """The KB lines the answer cites, read from the files: what a reader sees on opening the citations."""
     out = []
     for c in citations:
+        path = Path(kb_dir) / c["file"]
         try:
-            lines = (Path(kb_dir) / c["file"]).read_text(encoding="utf-8").splitlines()
+            lines = _file_lines(str(path), path.stat().st_mtime_ns)
         except (OSError, UnicodeDecodeError):
             continue
         out.append("\n".join(lines[max(0, c["start_line"] - 1): c["end_line"]]))
@@ -316,7 +324,7 @@ def _eval_tickets(bot, thresholds: dict, echo: "Echo") -> list[str]:
         for name, rows in set_parts(path, read_jsonl(path)):
             t = score_tickets(rows, bot=bot)
             echo(f"triage {name}: accuracy {t['accuracy']:.3f}  macro-F1 {t['macro_f1']:.3f}  "
-                       f"phase accuracy {t['phase_accuracy']:.3f}  n={t['n']}")
+                 f"phase accuracy {t['phase_accuracy']:.3f}  n={t['n']}")
             if t["confusion"]:
                 top = sorted(t["confusion"].items(), key=lambda kv: -kv[1])[:8]
                 echo("  most confused: " + "; ".join(f"{k} ({v})" for k, v in top))
