@@ -55,3 +55,25 @@ def test_damaged_export_falls_back_to_sentence_transformers(session_bot, tmp_pat
     assert "ignoring" in caplog.text
     bot = Bot(session_bot.settings.with_(cache_dir=tmp_path))
     assert bot.ask("why is my pod stuck in Pending?").citations
+
+
+def test_a_full_build_with_the_export_in_place_does_not_import_torch(session_bot, tmp_path):
+    """Once the model is exported, building an index (here: a fresh data dir) runs on onnxruntime alone,
+    and gives the same vectors as the sentence-transformers build did."""
+    settings = session_bot.settings
+    code = (
+        "import sys, json\nfrom pathlib import Path\n"
+        "from lifecycle_bot.core.bot import Bot\n"
+        "from lifecycle_bot.core.settings import Settings\n"
+        f"bot = Bot(Settings(kb_dir=Path({str(settings.kb_dir)!r}), data_dir=Path({str(tmp_path / 'data')!r})))\n"
+        "report = bot.index()\n"
+        "hits = bot.search('why is my pod stuck in Pending?').hits\n"
+        "print(json.dumps({'embedded': report.embedded, 'top': [h.chunk.heading_path for h in hits[:3]],"
+        " 'heavy': sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules)}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["embedded"] == len(session_bot.chunks())
+    assert result["heavy"] == []
+    assert result["top"] == [h.chunk.heading_path for h in session_bot.search("why is my pod stuck in Pending?").hits[:3]]

@@ -129,3 +129,75 @@ def test_garbage_index_files_get_a_clear_error_and_rebuild_repairs(kb_copy: Path
     repaired = Bot(Settings(kb_dir=kb_copy, data_dir=data))
     repaired.index(rebuild=True)
     assert repaired.ask("what does OOMKilled mean?").citations
+
+
+# -- what a build saves beside the vectors (BM25, sentence vectors) and the identifier postings ------------
+
+
+def test_postings_agree_with_a_scan_of_every_chunk(session_bot: Bot):
+    """The inverted index must find exactly the chunks a whole-token regex scan finds, for every identifier."""
+    from lifecycle_bot.core.index.postings import Postings, identifier_pattern
+    from lifecycle_bot.core.text import identifiers
+
+    texts = [c.embed_text.lower() for c in session_bot.chunks()]
+    postings = Postings.build(texts)
+    asked = {i for t in texts for i in identifiers(t)} | {w for t in texts for w in t.split()[:30]} | {
+        "pod", "410", "sidecar.istio.io/inject", "--logical-date", "exit code", "(", "ÉTÉ", "no_such_identifier_x"}
+    assert len(asked) > 100
+    for ident in sorted(asked):
+        pattern = identifier_pattern(ident)
+        scan = tuple(i for i, t in enumerate(texts) if pattern.search(t))
+        assert postings.containing(ident) == scan, ident
+    assert postings.containing("no_such_identifier_x") == ()
+
+
+def test_a_build_saves_bm25_and_sentence_vectors_and_a_start_uses_them(kb_copy: Path, tmp_path: Path, monkeypatch):
+    from lifecycle_bot.core.index import artifacts
+
+    bot = Bot(Settings(kb_dir=kb_copy, data_dir=tmp_path / "data"))
+    bot.index()
+    gen = next((tmp_path / "data" / "index").glob("gen-*"))
+    assert (gen / artifacts.BM25_DIR).is_dir() and (gen / artifacts.UNITS_FILE).exists()
+    expected = [h.chunk.content_hash for h in bot.search("why is my pod stuck in Pending?").hits]
+
+    built = []
+    real_make = artifacts.make_bm25
+    monkeypatch.setattr(artifacts, "make_bm25", lambda *a, **k: built.append(1) or real_make(*a, **k))
+    fresh = Bot(bot.settings)
+    assert [h.chunk.content_hash for h in fresh.search("why is my pod stuck in Pending?").hits] == expected
+    assert built == [], "a start must load the saved BM25 index, not build it again"
+    assert {k: v.tolist() for k, v in fresh._current().unit_vectors.items()} == \
+        {k: v.tolist() for k, v in bot._current().unit_vectors.items()}
+
+
+def test_damaged_start_up_files_are_rebuilt_from_the_index(kb_copy: Path, tmp_path: Path):
+    from lifecycle_bot.core.index import artifacts
+
+    bot = Bot(Settings(kb_dir=kb_copy, data_dir=tmp_path / "data"))
+    bot.index()
+    question = "what does task_publish_max_retries do?"
+    before = bot.ask(question)
+    gen = next((tmp_path / "data" / "index").glob("gen-*"))
+    (gen / artifacts.UNITS_FILE).write_bytes(b"not a numpy file")
+    for f in (gen / artifacts.BM25_DIR).iterdir():
+        f.write_bytes(b"\x00garbage")
+    after = Bot(bot.settings).ask(question)
+    assert after.text == before.text and after.citations == before.citations
+    # and they were saved again, readable this time
+    assert artifacts.load_units(gen, sum(len(v) for v in bot._current().unit_vectors.values())) is not None
+    assert artifacts.load_bm25(gen / artifacts.BM25_DIR, list(artifacts_ids(bot)), 20) is not None
+
+
+def artifacts_ids(bot: Bot) -> list[str]:
+    from lifecycle_bot.core.index.store import bm25_texts
+
+    return list(bm25_texts(bot.chunks()))
+
+
+def test_build_progress_counts_chunks_and_sentences(kb_copy: Path, tmp_path: Path):
+    seen: list[tuple[int, int]] = []
+    report = Bot(Settings(kb_dir=kb_copy, data_dir=tmp_path / "data")).index(progress=lambda d, t: seen.append((d, t)))
+    totals = {t for _, t in seen}
+    assert len(totals) == 1 and totals.pop() > report.total, "one total: every chunk and every sentence to embed"
+    assert seen[0][0] == 0 and seen[-1][0] == seen[-1][1]
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)

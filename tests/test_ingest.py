@@ -221,9 +221,12 @@ def test_symlinks_out_of_the_kb_and_loops_are_reported_not_followed(kb_copy: Pat
 
 def test_index_prints_progress_on_a_long_build(kb_copy: Path, tmp_path: Path):
     (kb_copy / "many.md").write_text("# Many\n\n" + "".join(
-        f"## Topic {n}\n\nThe scheduler handles case number {n} of the executor.\n\n" for n in range(80)))
+        f"## Topic {n}\n\nThe scheduler handles case number {n} of the executor.\n\n" for n in range(200)))
     result = invoke("--kb", str(kb_copy), "--data-dir", str(tmp_path / "data"), "index")
     assert result.returncode == 0, result.stderr
     lines = [ln for ln in result.stderr.decode().splitlines() if ln.startswith("embedding: ")]
     total = lines[-1].split("/")[1].split()[0]
-    assert lines[0] == f"embedding: 64/{total} chunks" and lines[-1] == f"embedding: {total}/{total} chunks"
+    assert int(total.replace(",", "")) > 80, "the total counts sentences as well as sections"
+    assert lines[0] == f"embedding: 0/{total} sections and sentences"
+    assert lines[-1] == f"embedding: {total}/{total} sections and sentences"
+    assert len(lines) >= 3

@@ -69,6 +69,7 @@ class Bot:
         self._lock = threading.Lock()  # guards the view pointer and its user counts
         self._load_lock = threading.Lock()  # one thread loads a generation; the others keep answering
         self._search_lock = threading.Lock()  # BM25's stemmer must not run in two threads at once
+        self._embedder_lock = threading.Lock()  # one thread loads (or first exports) the embedding model
         self._llm: "ChatModel | None" = None
         self._embedder = None  # the model used for answering, set by the first load
         self._support = None
@@ -94,10 +95,19 @@ class Bot:
         return view.generation if view else None
 
     def embed_texts(self, texts: list[str]) -> list[list[float]]:
-        """Vectors for the index, from sentence-transformers."""
-        from lifecycle_bot.core.index.embed import get_embedder
+        """Vectors for the index, from the model that answers: the checked ONNX export (made first, once per
+        machine) when there is one, else sentence-transformers. Same vectors either way; a build with the
+        export in place never imports torch."""
+        return self._answering_embedder().get_text_embedding_batch(texts)
 
-        return get_embedder(self.settings.resolved_model_path).get_text_embedding_batch(texts)
+    def _answering_embedder(self):
+        with self._embedder_lock:
+            if self._embedder is None:
+                from lifecycle_bot.core.index.embed import query_embedder
+
+                self._export_onnx()
+                self._embedder = query_embedder(self.settings.resolved_model_path, self.settings.cache_dir)
+            return self._embedder
 
     def embed_sentences(self, texts: list[str]) -> list[list[float]]:
         """Vectors while answering: the loaded model (the ONNX export when there is one; same vectors)."""
@@ -242,18 +252,16 @@ class Bot:
         from llama_index.core import VectorStoreIndex
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        from lifecycle_bot.core.index.embed import query_embedder
+        from lifecycle_bot.core.index.artifacts import bm25_for
+        from lifecycle_bot.core.index.store import bm25_texts
         from lifecycle_bot.core.retrieve import HybridRetriever
 
         reader = self.index_store.open()
         try:
             manifest, collection, chunks = reader.store.load_chunks()
             unit_vectors = reader.store.load_unit_vectors(manifest)
-            if self._embedder is None:
-                embedder = query_embedder(self.settings.resolved_model_path, self.settings.cache_dir)
-                embedder.get_query_embedding("warm up")  # the first real question should not pay first-call setup
-                self._embedder = embedder
-            embedder = self._embedder
+            embedder = self._answering_embedder()
+            embedder.get_query_embedding("warm up")  # the first real question should not pay first-call setup
             vector_index = VectorStoreIndex.from_vector_store(
                 ChromaVectorStore(chroma_collection=collection), embed_model=embedder
             )
@@ -261,7 +269,8 @@ class Bot:
             sections: dict = {}
             for chunk in sorted(chunks, key=lambda c: (c.file, c.start_line)):
                 sections.setdefault(chunk.section_key, []).append(chunk)
-            retriever = HybridRetriever(chunks, vector_retriever, embedder.get_query_embedding, self.settings)
+            bm25 = bm25_for(reader.store.artifacts_dir(manifest), bm25_texts(chunks), self.settings.sparse_top_k)
+            retriever = HybridRetriever(chunks, vector_retriever, embedder.get_query_embedding, self.settings, bm25)
         except IndexUnavailable:
             reader.release()
             raise

@@ -15,6 +15,7 @@ from typing import Any
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
+from lifecycle_bot.core.index.postings import Postings
 from lifecycle_bot.core.text import identifiers as extract_identifiers
 from lifecycle_bot.core.types import Chunk, Hit
 
@@ -24,10 +25,6 @@ _DEFINES = re.compile(r"^\s*(?:\|\s*(?:\d+\s*\|\s*)?|#{1,6}\s.*?|[-*]\s+)`([^`]+
 def defined_identifiers(text: str) -> set[str]:
     """Identifiers a chunk *defines*: first cell of a table row, a heading, or the head of a list item."""
     return {m.group(1).strip().lower() for m in _DEFINES.finditer(text)}
-
-
-def _pattern(identifier: str) -> re.Pattern:
-    return re.compile(r"(?<![\w])" + re.escape(identifier.lower()) + r"(?![\w])")
 
 
 DENSE_CHARS = 400  # MiniLM reads 256 word pieces at most; longer text only costs time
@@ -53,19 +50,20 @@ class SearchResult:
 class HybridRetriever(BaseRetriever):
     """Dense + BM25 with reciprocal-rank fusion and an exact-identifier boost."""
 
-    def __init__(self, chunks: list[Chunk], vector_retriever: Any, embed_query, settings) -> None:
-        from llama_index.retrievers.bm25 import BM25Retriever
+    def __init__(self, chunks: list[Chunk], vector_retriever: Any, embed_query, settings, bm25: Any = None) -> None:
+        """`bm25`: the saved llama-index BM25 retriever of these chunks (`index.artifacts`); built here when None."""
+        from lifecycle_bot.core.index.artifacts import make_bm25
+        from lifecycle_bot.core.index.store import bm25_texts
 
         super().__init__()
         self.settings = settings
         self.chunks = {c.content_hash: c for c in chunks}
         self.chunk_list = list(chunks)
-        self._lower = {h: c.embed_text.lower() for h, c in self.chunks.items()}
+        self._hashes = list(self.chunks)
+        self.postings = Postings.build([c.embed_text.lower() for c in self.chunks.values()])
         self.vector_retriever = vector_retriever
         self.embed_query = embed_query
-        nodes = [TextNode(id_=h, text=c.embed_text) for h, c in self.chunks.items()]
-        self.bm25 = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=min(settings.sparse_top_k, len(nodes)))
-        self._df_cache: dict[str, int] = {}
+        self.bm25 = bm25 if bm25 is not None else make_bm25(bm25_texts(chunks), settings.sparse_top_k)
         self._defines = {h: defined_identifiers(c.text) for h, c in self.chunks.items()}
 
     # llama-index entry point
@@ -75,11 +73,8 @@ class HybridRetriever(BaseRetriever):
                 for h in result.hits]
 
     def doc_freq(self, identifier: str) -> int:
-        key = identifier.lower()
-        if key not in self._df_cache:
-            pat = _pattern(identifier)
-            self._df_cache[key] = sum(1 for text in self._lower.values() if pat.search(text))
-        return self._df_cache[key]
+        """How many chunks contain the identifier (an inverted-index lookup, not a scan)."""
+        return len(self.postings.containing(identifier))
 
     def search(self, query: str, boost_terms: list[str] | None = None, limit: int = 10) -> SearchResult:
         embedding = self.embed_query(dense_text(query))
@@ -107,19 +102,18 @@ class HybridRetriever(BaseRetriever):
         matched_any = 0
         matched_by: dict[str, list[str]] = {}
         for ident in identifiers:
-            df = self.doc_freq(ident)
-            if df == 0:
+            holders = self.postings.containing(ident)
+            if not holders:
                 continue
             matched_any += 1
-            weight = math.log(n / df) / math.log(n) + 0.15
-            pat = _pattern(ident)
+            weight = math.log(n / len(holders)) / math.log(n) + 0.15
             key = ident.lower()
-            for h, text in self._lower.items():
-                if pat.search(text):
-                    # a chunk that defines the identifier (table row, heading) outranks one that mentions it
-                    factor = 2.0 if key in self._defines[h] else 1.0
-                    scores[h] = scores.get(h, 0.0) + self.settings.identifier_boost * weight * factor
-                    matched_by.setdefault(h, []).append(ident)
+            for i in holders:
+                h = self._hashes[i]
+                # a chunk that defines the identifier (table row, heading) outranks one that mentions it
+                factor = 2.0 if key in self._defines[h] else 1.0
+                scores[h] = scores.get(h, 0.0) + self.settings.identifier_boost * weight * factor
+                matched_by.setdefault(h, []).append(ident)
 
         ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
         best: dict[tuple[str, str], Hit] = {}

@@ -1,7 +1,8 @@
 """Baselines side by side, same embedding model, same questions: written to eval/report.md.
 
 (a) llama-index's default pipeline: SimpleDirectoryReader -> SentenceSplitter -> dense top-k,
-(b) BM25 only and (c) dense only over our section chunks, (d) ours (hybrid + identifier boost).
+(b) BM25 only and (c) dense only over our section chunks, (d) ours (hybrid + identifier boost),
+(e) llama-index's hybrid: `QueryFusionRetriever` (reciprocal rank) over the same dense and BM25 retrievers.
 """
 
 from __future__ import annotations
@@ -74,14 +75,64 @@ class DefaultPipeline:
         return _dedupe([s for s in found if s])
 
 
+class FusionPipeline:
+    """llama-index's own hybrid: QueryFusionRetriever with reciprocal-rank fusion over our dense + BM25.
+
+    One query (no LLM rewriting: there is no model here), the same chunks, vectors and BM25 index as ours,
+    so the difference is our ranking alone.
+    """
+
+    def __init__(self, retriever):
+        from llama_index.core.llms.mock import MockLLM
+        from llama_index.core.retrievers import QueryFusionRetriever
+
+        self.chunks = retriever.chunks
+        # with num_queries=1 the LLM (used only to write extra queries) is never called; without one
+        # llama-index would reach for its default, OpenAI
+        self.fusion = QueryFusionRetriever([_Dense(retriever), retriever.bm25], similarity_top_k=K, num_queries=1,
+                                           mode="reciprocal_rerank", use_async=False, llm=MockLLM())
+
+    def rank(self, query: str) -> list[dict]:
+        return _dedupe([_as_section(self.chunks[n.node.node_id]) for n in self.fusion.retrieve(query)
+                        if n.node.node_id in self.chunks])
+
+
+def _dense_class():
+    from llama_index.core.retrievers import BaseRetriever
+    from llama_index.core.schema import QueryBundle
+
+    class Dense(BaseRetriever):
+        """Our dense retriever, embedding the query the way ours does (the loaded model)."""
+
+        def __init__(self, hybrid):
+            super().__init__()
+            self.hybrid = hybrid
+
+        def _retrieve(self, query_bundle: QueryBundle):
+            q = query_bundle.query_str
+            return self.hybrid.vector_retriever.retrieve(QueryBundle(query_str=q, embedding=self.hybrid.embed_query(q)))
+
+    return Dense
+
+
+def _Dense(hybrid):  # noqa: N802 - a class made on first use (llama-index is imported lazily)
+    return _dense_class()(hybrid)
+
+
 def _metrics(rankings: list[tuple[list[dict], list[dict]]]) -> dict[str, float]:
     n = len(rankings) or 1
     return {
         "hit@1": sum(M.hit_at(r, e, 1) for r, e in rankings) / n,
+        "hit@3": sum(M.hit_at(r, e, 3) for r, e in rankings) / n,
         "hit@5": sum(M.hit_at(r, e, 5) for r, e in rankings) / n,
         "mrr": sum(M.reciprocal_rank(r, e) for r, e in rankings) / n,
         "ndcg@5": sum(M.ndcg_at(r, e, 5) for r, e in rankings) / n,
     }
+
+
+def _pct(seconds: list[float], q: float) -> float:
+    ordered = sorted(seconds)
+    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
 def run(bot, sets: list[Path]) -> dict[str, dict[str, dict[str, float]]]:
@@ -92,6 +143,7 @@ def run(bot, sets: list[Path]) -> dict[str, dict[str, dict[str, float]]]:
     retriever = bot.load()
     embedder = get_embedder(bot.settings.resolved_model_path)
     default = DefaultPipeline(bot.settings.kb_dir, embedder, list(retriever.chunks.values()))
+    fusion = FusionPipeline(retriever)
     results: dict[str, dict[str, dict[str, float]]] = {}
     for path in sets:
         items = [i for i in load_items(path) if i.get("expected")]
@@ -115,10 +167,14 @@ def run(bot, sets: list[Path]) -> dict[str, dict[str, dict[str, float]]]:
             t = time.perf_counter()
             ranked_d = [_as_section(h.chunk) for h in bot.analyse(item["question"], item.get("history") or []).result.hits]
             timing["d"].append(time.perf_counter() - t)
-            for name, ranked in zip("abcd", (ranked_a, ranked_b, ranked_c, ranked_d)):
+            t = time.perf_counter()
+            ranked_e = fusion.rank(query)
+            timing["e"].append(time.perf_counter() - t)
+            for name, ranked in zip("abcde", (ranked_a, ranked_b, ranked_c, ranked_d, ranked_e)):
                 per[name].append((ranked, expected))
                 per_cat[item.get("category", "")][name].append((ranked, expected))
-        table = {name: {**_metrics(r), "ms": 1000 * sorted(timing[name])[len(timing[name]) // 2]} for name, r in per.items()}
+        table = {name: {**_metrics(r), "ms": _pct(timing[name], 0.5), "p95_ms": _pct(timing[name], 0.95)}
+                 for name, r in per.items()}
         table["by_category"] = {cat: {n: _metrics(r)["hit@5"] for n, r in d.items()} for cat, d in per_cat.items()}
         results[path.stem] = table
     return results
@@ -129,7 +185,9 @@ NAMES = {
     "b": "(b) BM25 only (our section chunks)",
     "c": "(c) dense only (our section chunks)",
     "d": "(d) ours: hybrid RRF + identifier boost",
+    "e": "(e) llama-index hybrid (QueryFusionRetriever, vector + BM25)",
 }
+OTHERS = "abce"
 
 
 def write_report(bot, sets: list[Path], out: Path | None = None) -> str:
@@ -142,22 +200,24 @@ def write_report(bot, sets: list[Path], out: Path | None = None) -> str:
              "pipeline would; (b)-(d) get the same resolved query (follow-ups joined with history, pasted failure "
              "signatures turned into search terms), so their differences are the retriever's alone.", ""]
     for set_name, table in results.items():
-        lines += [f"## {set_name}", "", "| pipeline | hit@1 | hit@5 | MRR | nDCG@5 | median ms |", "|---|---|---|---|---|---|"]
-        for key in "abcd":
+        lines += [f"## {set_name}", "", "| pipeline | hit@1 | hit@3 | hit@5 | MRR | nDCG@5 | median ms |",
+                  "|---|---|---|---|---|---|---|"]
+        for key in "abcde":
             m = table[key]
-            lines.append(f"| {NAMES[key]} | {m['hit@1']:.3f} | {m['hit@5']:.3f} | {m['mrr']:.3f} | {m['ndcg@5']:.3f} | {m['ms']:.1f} |")
-        lines += ["", "hit@5 by category:", "", "| category | (a) | (b) | (c) | (d) |", "|---|---|---|---|---|"]
+            lines.append(f"| {NAMES[key]} | {m['hit@1']:.3f} | {m['hit@3']:.3f} | {m['hit@5']:.3f} | {m['mrr']:.3f} | "
+                         f"{m['ndcg@5']:.3f} | {m['ms']:.1f} |")
+        lines += ["", "hit@5 by category:", "", "| category | (a) | (b) | (c) | (d) | (e) |", "|---|---|---|---|---|---|"]
         for cat, row in sorted(table["by_category"].items()):
-            lines.append(f"| {cat} | " + " | ".join(f"{row.get(k, 0):.2f}" for k in "abcd") + " |")
+            lines.append(f"| {cat} | " + " | ".join(f"{row.get(k, 0):.2f}" for k in "abcde") + " |")
         ours = table["d"]
-        wins = [NAMES[k] for k in "abc" if table[k]["mrr"] > ours["mrr"]]
+        wins = [NAMES[k] for k in OTHERS if table[k]["mrr"] > ours["mrr"]]
         lines += ["", f"Ours vs best other on MRR: {ours['mrr']:.3f} vs "
-                  f"{max(table[k]['mrr'] for k in 'abc'):.3f}." + (f" Beaten by: {', '.join(wins)}." if wins else "")]
+                  f"{max(table[k]['mrr'] for k in OTHERS):.3f}." + (f" Beaten by: {', '.join(wins)}." if wins else "")]
         loses, ties = [], []
         for cat, row in sorted(table["by_category"].items()):
-            best_other = max(row.get(k, 0) for k in "abc")
+            best_other = max(row.get(k, 0) for k in OTHERS)
             if row.get("d", 0) < best_other - 1e-9:
-                winner = max("abc", key=lambda k: row.get(k, 0))
+                winner = max(OTHERS, key=lambda k: row.get(k, 0))
                 loses.append(f"{cat} ({row['d']:.2f} vs {winner}: {best_other:.2f})")
             elif abs(row.get("d", 0) - best_other) < 1e-9:
                 ties.append(cat)

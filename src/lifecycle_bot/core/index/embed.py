@@ -136,7 +136,7 @@ def _onnx_class():
             import onnxruntime
             from tokenizers import Tokenizer
 
-            super().__init__(model_name=f"{model_path} (onnx)", embed_batch_size=32)
+            super().__init__(model_name=f"{model_path} (onnx)", embed_batch_size=64)
             options = onnxruntime.SessionOptions()
             options.log_severity_level = 3
             self._session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])

@@ -24,7 +24,6 @@ from lifecycle_bot.core.settings import CHUNKING_VERSION, Settings
 
 MANIFEST_COLLECTION = "lifecycle-manifest"
 MANIFEST_ID = "manifest"
-BATCH = 64
 
 
 class IndexUnavailable(RuntimeError):
@@ -68,6 +67,40 @@ def kb_hash(chunks: Iterable[Chunk]) -> str:
     for key in sorted(c.content_hash for c in chunks):
         h.update(key.encode())
     return h.hexdigest()
+
+
+EMBED_GROUP = 256  # texts per call of the model: progress moves every group
+
+
+def embed_sorted(embed: Callable[[list[str]], list[list[float]]], texts: list[str],
+                 progress: Callable[[int, int], None] | None = None) -> list[list[float]]:
+    """Vectors of `texts`, embedded shortest first so each batch pads to similar lengths; in input order."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out: list = [None] * len(texts)
+    if progress:
+        progress(0, len(texts))
+    for start in range(0, len(order), EMBED_GROUP):
+        idx = order[start : start + EMBED_GROUP]
+        for i, vector in zip(idx, embed([texts[i] for i in idx])):
+            out[i] = vector
+        if progress:
+            progress(min(start + EMBED_GROUP, len(texts)), len(texts))
+    return out
+
+
+def bm25_texts(chunks: Iterable[Chunk]) -> dict[str, str]:
+    """What BM25 indexes, in the one order both the build and the loader use (by chunk hash)."""
+    return {c.content_hash: c.embed_text for c in sorted(chunks, key=lambda c: c.content_hash)}
+
+
+def group_units(rows: Iterable[tuple[str, int, object]]) -> dict[str, "object"]:
+    """(chunk hash, unit number, vector) rows -> chunk hash -> (units x dims) array in unit order."""
+    import numpy as np
+
+    grouped: dict[str, dict[int, object]] = {}
+    for chunk, i, vec in rows:
+        grouped.setdefault(chunk, {})[i] = vec
+    return {h: np.asarray([v[i] for i in sorted(v)], dtype=np.float32) for h, v in grouped.items()}
 
 
 def _metadata(chunk: Chunk) -> dict:
@@ -132,11 +165,41 @@ def make_client(settings: Settings, path: Path | None = None):
 
 
 class Store:
-    """Chroma collections plus the manifest row that says which one is live."""
+    """Chroma collections plus the manifest row that says which one is live.
 
-    def __init__(self, settings: Settings, client=None):
+    `folder` is the local directory of an embedded store (one generation); a server's store has none, and
+    keeps what a build saves beside the vectors (`artifacts`) in a cache under the data dir instead.
+    """
+
+    def __init__(self, settings: Settings, client=None, folder: Path | None = None):
         self.settings = settings
         self.client = client or make_client(settings)
+        self.folder = folder
+
+    def artifacts_dir(self, manifest: Manifest) -> Path:
+        """Where the BM25 index and sentence vectors of this manifest's collection are saved."""
+        if self.folder is not None:
+            return self.folder
+        return self.settings.data_dir / "index" / "server-cache" / manifest.collection
+
+    def save_artifacts(self, manifest: Manifest, texts: dict[str, str], unit_vectors: dict) -> None:
+        """BM25 and sentence vectors for the next start; a failure costs that start time, never the build."""
+        import logging
+
+        from lifecycle_bot.core.index import artifacts
+
+        folder = self.artifacts_dir(manifest)
+        try:
+            artifacts.save_units(folder, unit_vectors)
+            artifacts.save_bm25(artifacts.make_bm25(texts, self.settings.sparse_top_k), folder / artifacts.BM25_DIR)
+        except OSError as exc:
+            logging.getLogger(__name__).warning("could not save the start-up files in %s (%s)", folder, exc)
+        if self.folder is None:  # drop the caches of collections that are gone
+            for other in folder.parent.iterdir():
+                if other != folder and other.name not in set(self._collection_names()):
+                    import shutil
+
+                    shutil.rmtree(other, ignore_errors=True)
 
     # -- manifest ---------------------------------------------------------------------------
     def _manifest_collection(self):
@@ -242,73 +305,82 @@ class Store:
                            metadatas=got["metadatas"])
                 reused += len(got["ids"])
         todo = [c for h, c in wanted.items() if h not in old_ids]
+        from lifecycle_bot.core.index.generations import _failpoint
+
+        units_target = self.client.create_collection(f"{name}-units", embedding_function=None,
+                                                     metadata={"hnsw:space": "cosine"})
+        unit_rows, pending = self._copy_units(units_target, wanted, previous if old is not None else None, current)
+        # one pass over every new text, chunks and units alike: progress counts all of it
+        vectors = embed_sorted(embed, [c.embed_text for c in todo] + [t for _, _, t in pending], progress)
+        chunk_vectors, fresh_units = vectors[: len(todo)], vectors[len(todo):]
         from llama_index.core.schema import TextNode
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        from lifecycle_bot.core.index.generations import _failpoint
-
         vector_store = ChromaVectorStore(chroma_collection=target)
-        for i in range(0, len(todo), BATCH):
-            batch = todo[i : i + BATCH]
-            vectors = embed([c.embed_text for c in batch])
-            vector_store.add(
-                [
-                    TextNode(id_=c.content_hash, text=c.text, metadata=_metadata(c), embedding=v)
-                    for c, v in zip(batch, vectors)
-                ]
-            )
+        for i in range(0, len(todo), 1024):
+            vector_store.add([TextNode(id_=c.content_hash, text=c.text, metadata=_metadata(c), embedding=v)
+                              for c, v in zip(todo[i : i + 1024], chunk_vectors[i : i + 1024])])
             _failpoint("mid-embed")
-            if progress:
-                progress(min(i + BATCH, len(todo)), len(todo))
         _failpoint("before-units")
-        units_target = self.client.create_collection(f"{name}-units", embedding_function=None,
-                                                     metadata={"hnsw:space": "cosine"})
-        self._build_units(units_target, wanted, previous if old is not None else None, current, embed)
+        for i in range(0, len(pending), 2048):
+            batch = pending[i : i + 2048]
+            units_target.add(ids=[f"{h}:{n}" for h, n, _ in batch], embeddings=fresh_units[i : i + 2048],
+                             metadatas=[{"chunk": h, "i": n} for h, n, _ in batch])
+        unit_vectors = group_units(unit_rows + [(h, n, v) for (h, n, _), v in zip(pending, fresh_units)])
         files: dict[str, int] = {}
         for c in chunks:
             files[c.file] = files.get(c.file, 0) + 1
         manifest = Manifest(name, self.settings.model_name, CHUNKING_VERSION, kb_hash(chunks), target.count(), files,
                             time.time(), units_target.count())
+        self.save_artifacts(manifest, bm25_texts(wanted.values()), unit_vectors)
         _failpoint("before-manifest")
         self._write_manifest(manifest)  # the switch inside this store
         self._drop_others(keep={name, *keep})
         return BuildReport(name, manifest.count, len(todo), reused, removed, False,
                            time.perf_counter() - started, old is None)
 
-    def _build_units(self, target, wanted: dict[str, Chunk], previous: "Store | None", current: Manifest | None,
-                     embed) -> None:
-        """Vectors of each chunk's quotable units; unchanged chunks' vectors are copied, not recomputed."""
+    def _copy_units(self, target, wanted: dict[str, Chunk], previous: "Store | None", current: Manifest | None
+                    ) -> tuple[list[tuple[str, int, object]], list[tuple[str, int, str]]]:
+        """Copy the unit vectors of unchanged chunks from the previous index; the units still to embed.
+
+        Returns the copied (chunk, unit number, vector) rows and the (chunk, unit number, text) to embed.
+        """
         from lifecycle_bot.core.ingest.units import units_of
 
+        rows: list[tuple[str, int, object]] = []
         have: set[str] = set()
         if previous is not None and current is not None:
             try:
                 old_units = previous.units_collection(current)
                 got = old_units.get(include=["embeddings", "metadatas"])
                 keep = [i for i, m in enumerate(got["metadatas"]) if m["chunk"] in wanted]
-                for i in range(0, len(keep), 512):
-                    idx = keep[i : i + 512]
+                for i in range(0, len(keep), 2048):
+                    idx = keep[i : i + 2048]
                     target.add(ids=[got["ids"][j] for j in idx], embeddings=[got["embeddings"][j] for j in idx],
                                metadatas=[got["metadatas"][j] for j in idx])
+                rows = [(got["metadatas"][j]["chunk"], int(got["metadatas"][j]["i"]), got["embeddings"][j])
+                        for j in keep]
                 have = {got["metadatas"][j]["chunk"] for j in keep}
             except IndexUnavailable:
-                have = set()
+                rows, have = [], set()
         pending = [(h, i, u.text[:500]) for h, c in wanted.items() if h not in have for i, u in enumerate(units_of(c))]
-        for i in range(0, len(pending), 128):
-            batch = pending[i : i + 128]
-            vectors = embed([t for _, _, t in batch])
-            target.add(ids=[f"{h}:{n}" for h, n, _ in batch], embeddings=vectors,
-                       metadatas=[{"chunk": h, "i": n} for h, n, _ in batch])
+        return rows, pending
 
     def load_unit_vectors(self, manifest: Manifest) -> dict[str, "object"]:
-        """chunk hash -> array of its units' vectors, in unit order."""
-        import numpy as np
+        """chunk hash -> array of its units' vectors, in unit order: the saved file, else read from Chroma."""
+        from lifecycle_bot.core.index import artifacts
 
+        folder = self.artifacts_dir(manifest)
+        saved = artifacts.load_units(folder, manifest.units)
+        if saved is not None:
+            return saved
         got = self.units_collection(manifest).get(include=["embeddings", "metadatas"])
-        grouped: dict[str, dict[int, object]] = {}
-        for vec, meta in zip(got["embeddings"], got["metadatas"]):
-            grouped.setdefault(meta["chunk"], {})[int(meta["i"])] = vec
-        return {h: np.asarray([v[i] for i in sorted(v)], dtype=np.float32) for h, v in grouped.items()}
+        vectors = group_units([(m["chunk"], int(m["i"]), v) for v, m in zip(got["embeddings"], got["metadatas"])])
+        try:
+            artifacts.save_units(folder, vectors)
+        except OSError:
+            pass
+        return vectors
 
     def _drop_others(self, keep: set[str]) -> None:
         wanted = keep | {f"{k}-units" for k in keep}
@@ -423,7 +495,7 @@ class LocalIndex:
             raise IndexCorrupt(f"the index generation {path} is missing; run `lifecycle-bot index --rebuild`")
         if db.stat().st_size == 0:
             raise IndexCorrupt(f"the index file {db} is empty (0 bytes); run `lifecycle-bot index --rebuild`")
-        return Store(self.settings, client=make_client(self.settings, path))
+        return Store(self.settings, client=make_client(self.settings, path), folder=path)
 
     def open(self) -> Reader:
         """Lease the live generation and open it; the caller releases the reader when it has switched."""
@@ -525,7 +597,8 @@ class LocalIndex:
                         return BuildReport(manifest.collection, manifest.count, 0, manifest.count, 0, True,
                                            time.perf_counter() - started, False)
                 gen = self.registry.begin()
-                target = Store(self.settings, client=make_client(self.settings, gen_dir(self.root, gen)))
+                folder = gen_dir(self.root, gen)
+                target = Store(self.settings, client=make_client(self.settings, folder), folder=folder)
                 try:
                     report = target.build(chunks, embed, previous=previous, progress=progress)
                 finally:

@@ -31,14 +31,31 @@ def _check_kb(settings: Settings) -> None:
 
 
 def progress_printer(label: str = "embedding") -> Callable[[int, int], None]:
-    """A `progress(done, total)` that prints "embedding: 64/1,200 chunks" to stderr, so a long build is seen to
-    move; a build of one batch or less prints nothing."""
+    """A `progress(done, total)` that prints "embedding: 512/2,487 sections and sentences, about 40 s left" to
+    stderr, so a long build is seen to move; a build of one batch or less prints nothing."""
+    import time
+
+    started: list[float] = []
 
     def show(done: int, total: int) -> None:
-        if total > 64:
-            click.echo(f"{label}: {done:,}/{total:,} chunks", err=True)
+        if total <= 64:
+            return
+        now = time.monotonic()
+        if not started or done == 0:
+            started[:] = [now]
+        left = ""
+        if 0 < done < total and now - started[0] > 1:
+            left = f", about {eta_text((now - started[0]) / done * (total - done))} left"
+        click.echo(f"{label}: {done:,}/{total:,} sections and sentences{left}", err=True)
 
     return show
+
+
+def eta_text(seconds: float) -> str:
+    """A rough remaining time for people: "40 s", "3 min"."""
+    if seconds < 90:
+        return f"{max(5, round(seconds / 5) * 5):.0f} s"
+    return f"{round(seconds / 60):.0f} min"
 
 
 def _open_bot_for_questions(ctx: click.Context):
