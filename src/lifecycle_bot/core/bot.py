@@ -270,7 +270,8 @@ class Bot:
             for chunk in sorted(chunks, key=lambda c: (c.file, c.start_line)):
                 sections.setdefault(chunk.section_key, []).append(chunk)
             bm25 = bm25_for(reader.store.artifacts_dir(manifest), bm25_texts(chunks), self.settings.sparse_top_k)
-            retriever = HybridRetriever(chunks, vector_retriever, embedder.get_query_embedding, self.settings, bm25)
+            retriever = HybridRetriever(chunks, vector_retriever, embedder.get_query_embedding, self.settings, bm25,
+                                        collection)
         except IndexUnavailable:
             reader.release()
             raise
