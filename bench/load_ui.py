@@ -4,8 +4,9 @@
     python bench/load_ui.py --url http://127.0.0.1:7860            # against a running app
     python bench/load_ui.py --start-kb kb                          # start one (fresh index) first
 
-Each client loops: POST /gradio_api/call/ask, then reads the event stream until `complete`
-(the whole streamed answer), exactly as the page's Ask button does. Reports requests, errors and
+Each client is a user who asks `--per-user` questions (default 5) in one session, then the next user comes:
+POST /gradio_api/call/ask with the session hash, then read the event stream until `complete` (the whole
+streamed answer), as the page's Ask button does. Reports requests, errors and
 latency percentiles (full answer, and first streamed update).
 """
 
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -47,12 +49,16 @@ def load_questions() -> list[str]:
 QUESTIONS = load_questions()
 
 
-def one_request(client: httpx.Client, url: str, question: str) -> tuple[bool, float, float | None, str]:
-    """(ok, seconds to the complete answer, seconds to the first streamed update, error kind)."""
+def one_request(client: httpx.Client, url: str, question: str, session: str | None = None
+                ) -> tuple[bool, float, float | None, str]:
+    """(ok, seconds to the complete answer, seconds to the first streamed update, error kind).
+
+    `session`: the user's session hash, as the page sends it (None: a new session for this one question)."""
     started = time.perf_counter()
     first: float | None = None
     try:
-        r = client.post(f"{url}/gradio_api/call/ask", json={"data": [question, "", []]})
+        body = {"data": [question, "", []], **({"session_hash": session} if session else {})}
+        r = client.post(f"{url}/gradio_api/call/ask", json=body)
         r.raise_for_status()
         event_id = r.json()["event_id"]
         event = ""
@@ -88,7 +94,8 @@ def wait_ready(url: str, timeout: float = 300.0) -> bool:
     return False
 
 
-def run(url: str, clients: int, seconds: float) -> dict:
+def run(url: str, clients: int, seconds: float, per_user: int = 5) -> dict:
+    """`clients` users at once, each asking `per_user` questions in one session before the next user comes."""
     deadline = time.monotonic() + seconds
     lock = threading.Lock()
     latencies: list[float] = []
@@ -99,10 +106,14 @@ def run(url: str, clients: int, seconds: float) -> dict:
     def client_loop(n: int) -> None:
         nonlocal total
         with httpx.Client(timeout=httpx.Timeout(120.0), trust_env=False) as client:
-            i = n
+            i = n * 7  # users start at different questions
+            asked = 0
             while time.monotonic() < deadline:
-                ok, took, first, kind = one_request(client, url, QUESTIONS[i % len(QUESTIONS)])
+                if asked % per_user == 0:  # the next user opens the page: a new session
+                    session = uuid.uuid4().hex[:11]
+                ok, took, first, kind = one_request(client, url, QUESTIONS[i % len(QUESTIONS)], session)
                 i += 1
+                asked += 1
                 with lock:
                     total += 1
                     if ok:
@@ -127,7 +138,7 @@ def run(url: str, clients: int, seconds: float) -> dict:
         return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] * 1000
 
     return {
-        "clients": clients, "seconds": round(elapsed, 1), "requests": total, "ok": len(latencies),
+        "clients": clients, "questions_per_user": per_user, "seconds": round(elapsed, 1), "requests": total, "ok": len(latencies),
         "errors": sum(errors.values()), "error_kinds": dict(errors),
         "throughput_rps": round(len(latencies) / elapsed, 2) if elapsed else 0.0,
         "answer_ms": {"p50": round(pct(latencies, 0.5)), "p95": round(pct(latencies, 0.95)),
@@ -142,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", default="http://127.0.0.1:7860")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--per-user", type=int, default=5, help="questions each user asks in one session")
     parser.add_argument("--start-kb", type=Path, help="start `python app.py` with this KB on a free port first")
     args = parser.parse_args(argv)
     if args.clients < 1 or not 1 <= args.seconds <= 600:
@@ -163,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             print("the app never answered (index still building, or broken)", file=sys.stderr)
             return 1
         print(f"load: {args.clients} clients x {args.seconds:.0f}s against {url}", flush=True)
-        report = run(url, args.clients, args.seconds)
+        report = run(url, args.clients, args.seconds, args.per_user)
         print(json.dumps(report, indent=2))
         return 0 if report["errors"] == 0 and report["ok"] > 0 else 1
     finally:

@@ -36,6 +36,7 @@ def get_embedder(model_path: str):
 # pipeline (modules.json: Transformer -> Pooling(mean) -> Normalize), vectors equal to float precision.
 
 ONNX_FILE = "model.onnx"
+TOKEN_BUDGET = 4096  # padded tokens per model call while indexing (16 sections of 256 tokens, or 100 sentences)
 AGREEMENT = 0.9999  # minimum cosine between the two paths on the check texts
 _CHECK_TEXTS = ["why is my pod stuck in Pending?", "OOMKilled exit code 137 after the memory limit",
                 "worker_pods_creation_batch_size " * 120]  # the last one is cut at the model's maximum length
@@ -131,6 +132,7 @@ def _onnx_class():
     class OnnxEmbedding(BaseEmbedding):
         _session: object = PrivateAttr()
         _tokenizer: object = PrivateAttr()
+        _counter: object = PrivateAttr()
 
         def __init__(self, model_path: str, onnx_file) -> None:
             import onnxruntime
@@ -142,6 +144,10 @@ def _onnx_class():
             self._session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
             tokenizer = Tokenizer.from_file(f"{model_path}/tokenizer.json")
             tokenizer.enable_truncation(max_length=_max_length(model_path))
+            counter = Tokenizer.from_file(f"{model_path}/tokenizer.json")  # lengths only: never padded
+            counter.enable_truncation(max_length=_max_length(model_path))
+            counter.no_padding()
+            self._counter = counter
             tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
             self._tokenizer = tokenizer
 
@@ -150,6 +156,22 @@ def _onnx_class():
             return "OnnxMiniLM"
 
         def _embed(self, texts: list[str]) -> list[list[float]]:
+            """Run in slices of at most TOKEN_BUDGET padded tokens: a batch of long sections would otherwise
+            hold attention matrices of over a gigabyte (batch x heads x length^2), for no gain in speed."""
+            lengths = [len(e.ids) for e in self._counter.encode_batch(texts)] if len(texts) > 1 else [0]
+            out: list[list[float]] = []
+            start = 0
+            while start < len(texts):
+                end, longest = start, 0
+                while end < len(texts) and max(longest, lengths[end]) * (end - start + 1) <= TOKEN_BUDGET:
+                    longest = max(longest, lengths[end])
+                    end += 1
+                end = max(end, start + 1)
+                out += self._run(texts[start:end])
+                start = end
+            return out
+
+        def _run(self, texts: list[str]) -> list[list[float]]:
             encoded = self._tokenizer.encode_batch(texts)
             feed = {
                 "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
