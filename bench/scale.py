@@ -8,8 +8,9 @@
 from PyPI: `bench/corpus.py`) until the corpus holds N times the chunks of `kb/`. Every size is built by
 `lifecycle-bot index` in a fresh process, then asked the KB-shaped questions (`eval/qa.jsonl`) in another
 fresh process; the qa set's hit@3 shows whether the added documents crowd out the right section.
-The largest size runs against a `chroma run` server on loopback, as a team that outgrows the embedded
-store would. Timings are medians of one run each; compare sizes within one run.
+Sizes named in `--server` also run against a `chroma run` server on loopback, as a team that outgrows the
+embedded store would (the 100x only there). Builds are timed once; answering is timed `--rounds` times per
+size, interleaved across sizes, and the medians are printed: compare sizes within one run.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -32,6 +34,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import corpus  # noqa: E402
 
+# one answering process: load, warm up, time every qa question, then score them
 PROBE = r"""
 import json, resource, sys, time
 from pathlib import Path
@@ -137,7 +140,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1,10,100")
     ap.add_argument("--work", type=Path, default=ROOT / "data" / "bench-scale")
-    ap.add_argument("--server-from", type=int, default=100, help="sizes from this factor up use a Chroma server")
+    ap.add_argument("--server", default="100", help="sizes also (or, for the largest, only) run on a Chroma server")
+    ap.add_argument("--rounds", type=int, default=3, help="answering runs per size, interleaved across sizes")
+    ap.add_argument("--reuse", action="store_true", help="keep embedded indexes an earlier run built (no build timed)")
     args = ap.parse_args()
     if not Path("/usr/bin/time").exists():
         sys.exit("needs GNU time (/usr/bin/time, Debian package `time`) for peak RSS")
@@ -146,44 +151,65 @@ def main() -> None:
     print(f"corpus: {len(sizes)} packages, {sum(sizes.values()) / 1e6:.1f} MB of Markdown", flush=True)
     base = chunk_count(ROOT / "kb")
     qa = ROOT / "eval" / "qa.jsonl"
-    rows = []
-    for factor in [int(x) for x in args.sizes.split(",")]:
-        kb = args.work / f"kb-{factor}x"
-        data = args.work / f"data-{factor}x"
-        shutil.rmtree(data, ignore_errors=True)
-        chunks, size = assemble(kb, factor, base, docs) if factor > 1 else (base, disk(ROOT / "kb") * 1e6)
-        if factor == 1:
-            kb = ROOT / "kb"
-        env = dict(os.environ)
-        server = None
-        url = ""
-        if factor >= args.server_from:
-            server, url = start_chroma(args.work / f"chroma-{factor}x")
-            env["LIFECYCLE_BOT_CHROMA_URL"] = url
-        try:
-            build_s, build_rss, _ = timed([str(BIN / "lifecycle-bot"), "--kb", str(kb), "--data-dir", str(data),
-                                           "index"], env)
-            _, ask_rss, out = timed([sys.executable, "-c", PROBE, str(kb), str(data), url, str(qa)], env)
-        finally:
-            if server is not None:
-                server.terminate()
-                server.wait(timeout=30)
-        probe = json.loads(out.strip().splitlines()[-1])
-        stored = disk(args.work / f"chroma-{factor}x") if url else disk(data / "index")
-        row = {"size": f"{factor}x", "chunks": chunks, "corpus_mb": size / 1e6, "store": "server" if url else "embedded",
-               "build_s": build_s, "disk_mb": stored, "build_rss_mb": build_rss, "load_s": probe["load_s"],
-               "ask_rss_mb": ask_rss, "p50_ms": probe["p50"], "p95_ms": probe["p95"], "qa_hit3": probe["hit3"]}
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+    factors = [int(x) for x in args.sizes.split(",")]
+    on_server = {int(x) for x in args.server.split(",") if x}
+    runs = [(f, False) for f in factors if not (f in on_server and f == max(factors) and f >= 100)]
+    runs += [(f, True) for f in factors if f in on_server]
+    rows, servers = [], {}
+    try:
+        for factor, server in runs:  # builds first, each in a fresh process
+            name = f"{factor}x" + (" server" if server else "")
+            kb = ROOT / "kb" if factor == 1 else args.work / f"kb-{factor}x"
+            data = args.work / f"data-{name.replace(' ', '-')}"
+            reuse = args.reuse and not server and (data / "index").is_dir()
+            if not reuse:
+                shutil.rmtree(data, ignore_errors=True)
+            if factor == 1:
+                chunks, size = base, disk(ROOT / "kb") * 1e6
+            elif (args.work / f"kb-{factor}x").exists() and (server or reuse):
+                chunks, size = chunk_count(kb), disk(kb) * 1e6
+            else:
+                chunks, size = assemble(kb, factor, base, docs)
+            env = dict(os.environ)
+            url = ""
+            if server:
+                store = args.work / f"chroma-{factor}x"
+                shutil.rmtree(store, ignore_errors=True)
+                servers[name] = start_chroma(store)
+                url = servers[name][1]
+                env["LIFECYCLE_BOT_CHROMA_URL"] = url
+            build_s, build_rss = float("nan"), float("nan")
+            if not reuse:
+                build_s, build_rss, _ = timed([str(BIN / "lifecycle-bot"), "--kb", str(kb), "--data-dir", str(data),
+                                               "index"], env)
+            stored = disk(args.work / f"chroma-{factor}x") + disk(data) if url else disk(data / "index")
+            rows.append({"size": name, "chunks": chunks, "corpus_mb": size / 1e6, "build_s": build_s,
+                         "disk_mb": stored, "build_rss_mb": build_rss, "kb": str(kb), "data": str(data),
+                         "url": url, "probes": []})
+            print(json.dumps({k: v for k, v in rows[-1].items() if k != "probes"}), flush=True)
+        for _ in range(args.rounds):  # interleaved, so a slower minute of the machine hits every size alike
+            for row in rows:
+                env = {**os.environ, **({"LIFECYCLE_BOT_CHROMA_URL": row["url"]} if row["url"] else {})}
+                _, ask_rss, out = timed([sys.executable, "-c", PROBE, row["kb"], row["data"], row["url"], str(qa)], env)
+                probe = json.loads(out.strip().splitlines()[-1])
+                probe["rss_mb"] = ask_rss
+                row["probes"].append(probe)
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(timeout=30)
     print()
-    print(f"{'size':>5} {'chunks':>7} {'corpus':>8} {'store':>8} {'build':>8} {'disk':>8} {'build RSS':>10} "
+    print(f"{'size':>11} {'chunks':>7} {'corpus':>8} {'build':>8} {'disk':>8} {'build RSS':>10} "
           f"{'load':>6} {'ask RSS':>8} {'p50':>7} {'p95':>7} {'qa hit@3':>8}")
+    med = lambda row, key: statistics.median(p[key] for p in row["probes"])  # noqa: E731
     for r in rows:
-        print(f"{r['size']:>5} {r['chunks']:>7} {r['corpus_mb']:>6.1f}MB {r['store']:>8} {r['build_s']:>7.0f}s "
-              f"{r['disk_mb']:>6.0f}MB {r['build_rss_mb']:>8.0f}MB {r['load_s']:>5.1f}s {r['ask_rss_mb']:>6.0f}MB "
-              f"{r['p50_ms']:>5.1f}ms {r['p95_ms']:>5.1f}ms {r['qa_hit3']:>8.3f}")
-    if len(rows) > 1:
-        print(f"p95 {rows[-1]['size']} / {rows[0]['size']}: {rows[-1]['p95_ms'] / rows[0]['p95_ms']:.2f} (target <= 2)")
+        print(f"{r['size']:>11} {r['chunks']:>7} {r['corpus_mb']:>6.1f}MB {r['build_s']:>7.0f}s "
+              f"{r['disk_mb']:>6.0f}MB {r['build_rss_mb']:>8.0f}MB {med(r, 'load_s'):>5.1f}s {med(r, 'rss_mb'):>6.0f}MB "
+              f"{med(r, 'p50'):>5.1f}ms {med(r, 'p95'):>5.1f}ms {med(r, 'hit3'):>8.3f}")
+    first = rows[0]
+    for r in rows[1:]:
+        print(f"p95 {r['size']} / {first['size']}: {med(r, 'p95') / med(first, 'p95'):.2f} (target <= 2)")
+    print(f"(medians of {args.rounds} answering runs per size, interleaved; builds one run each)")
 
 
 if __name__ == "__main__":

@@ -201,3 +201,36 @@ def test_build_progress_counts_chunks_and_sentences(kb_copy: Path, tmp_path: Pat
     assert len(totals) == 1 and totals.pop() > report.total, "one total: every chunk and every sentence to embed"
     assert seen[0][0] == 0 and seen[-1][0] == seen[-1][1]
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_a_second_data_dir_takes_every_vector_from_the_machines_cache(kb_copy: Path, tmp_path: Path, monkeypatch):
+    """Nothing is embedded twice on one machine: a fresh data dir (or --rebuild) reads the vectors it needs
+    from the cache; a damaged cache file only costs the time of embedding again."""
+    from lifecycle_bot.core.index.vector_cache import VectorCache
+
+    cache = tmp_path / "cache"
+    first = Bot(Settings(kb_dir=kb_copy, data_dir=tmp_path / "a", cache_dir=cache))
+    first.index()
+    expected = [h.chunk.content_hash for h in first.search("why is my pod stuck in Pending?").hits]
+
+    computed: list[str] = []  # texts the model itself was asked to embed
+    real = VectorCache.embed
+
+    def counting(self, embed, texts):
+        return real(self, lambda todo: computed.extend(todo) or embed(todo), texts)
+
+    monkeypatch.setattr(VectorCache, "embed", counting)
+    second = Bot(Settings(kb_dir=kb_copy, data_dir=tmp_path / "b", cache_dir=cache))
+    report = second.index()
+    assert report.embedded == report.total and computed == []
+    assert [h.chunk.content_hash for h in second.search("why is my pod stuck in Pending?").hits] == expected
+
+    db = next((cache / "vectors").glob("*.sqlite3"))
+    for extra in db.parent.glob(db.name + "-*"):
+        extra.unlink()
+    db.write_bytes(b"this is not a database" * 100)
+    third = Bot(Settings(kb_dir=kb_copy, data_dir=tmp_path / "c", cache_dir=cache))
+    third.index(rebuild=True)
+    assert len(computed) > report.total, "with the cache unreadable, everything is embedded"
+    assert [h.chunk.content_hash for h in third.search("why is my pod stuck in Pending?").hits] == expected
+    assert VectorCache(tmp_path / "nowhere" / "x.sqlite3").get_many(["a"]) == {}

@@ -72,6 +72,7 @@ class Bot:
         self._embedder_lock = threading.Lock()  # one thread loads (or first exports) the embedding model
         self._llm: "ChatModel | None" = None
         self._embedder = None  # the model used for answering, set by the first load
+        self._vectors = None  # the machine's vector cache, opened by the first build
         self._support = None
         self._view: View | None = None
         self._terms_cache: dict[str, set[str]] = {}
@@ -97,8 +98,19 @@ class Bot:
     def embed_texts(self, texts: list[str]) -> list[list[float]]:
         """Vectors for the index, from the model that answers: the checked ONNX export (made first, once per
         machine) when there is one, else sentence-transformers. Same vectors either way; a build with the
-        export in place never imports torch."""
-        return self._answering_embedder().get_text_embedding_batch(texts)
+        export in place never imports torch. Texts this machine embedded before come from the vector cache."""
+        return self._vector_cache().embed(lambda todo: self._answering_embedder().get_text_embedding_batch(todo),
+                                          texts)
+
+    def _vector_cache(self):
+        from lifecycle_bot.core.index.embed import onnx_dir
+        from lifecycle_bot.core.index.vector_cache import VectorCache
+
+        with self._embedder_lock:
+            if self._vectors is None:
+                key = onnx_dir(self.settings.resolved_model_path, self.settings.cache_dir).name
+                self._vectors = VectorCache(self.settings.cache_dir / "vectors" / f"{key}.sqlite3")
+            return self._vectors
 
     def _answering_embedder(self):
         with self._embedder_lock:
