@@ -128,7 +128,12 @@ def fit_phases(rows: list[Row]) -> dict[str, str | None]:
         by_class.setdefault(f"class:{r.label}", Counter())[r.phase] += 1
         if r.best_signature:
             by_sig.setdefault(f"sig:{r.best_signature}", Counter())[r.phase] += 1
-    return {k: c.most_common(1)[0][0] for k, c in sorted({**by_class, **by_sig}.items())}
+    out: dict[str, str | None] = {}
+    for key, counts in sorted({**by_class, **by_sig}.items()):
+        phase, n = counts.most_common(1)[0]
+        if 2 * n > sum(counts.values()):  # a strict majority; a tie leaves the signature's or class's own phase
+            out[key] = phase
+    return out
 
 
 @dataclass(frozen=True)
