@@ -52,7 +52,7 @@ PLAYBOOK: dict[str, tuple[tuple[Step, ...], tuple[Need, ...]]] = {
               r"^kubectl get events .*FailedScheduling", "kubectl get events -n <ns> --field-selector reason=FailedScheduling"),
          Step("Lower the task's requests in pod_override or add capacity; keep task_queued_timeout above a normal scale-up",
               r"^airflow config get-value scheduler task_queued_timeout", "airflow config get-value scheduler task_queued_timeout")),
-        (EVENTS, Need("the pod's resource requests (`Requests:` in `kubectl describe pod`)", r"(?i)requests[:=]|\"requests\"|request_(memory|cpu)|\b\d+(\.\d+)?\s*(Gi|Mi|Ki|G|M)\b|\b\d+m? ?(cpu|vcpu|cores?)\b"),
+        (EVENTS, Need("the pod's resource requests (`Requests:` in `kubectl describe pod`)", r"(?i)requests[:=]|\"requests\"|request_(memory|cpu)|\b\d+(\.\d+)?\s*(?-i:Gi|Mi|Ki|G|M)\b|\b\d+m? ?(cpu|vcpu|cores?)\b"),
          Need("node sizes and autoscaler limits (`kubectl describe nodes`, Allocatable)", r"(?i)allocatable|Allocated resources|max node group|node type|m5\.|\d+Gi nodes")),
     ),
     "scheduling_taint": (
@@ -115,7 +115,7 @@ PLAYBOOK: dict[str, tuple[tuple[Step, ...], tuple[Need, ...]]] = {
          Step("Find other OOM-killed worker pods", r"OOMKilled", "kubectl get pods -n <ns> -l kubernetes_executor=True -o json | jq -r '.items[] | select(.status.containerStatuses[]?.state.terminated.reason==\"OOMKilled\") | .metadata.name'"),
          Step("Raise both requests and limits for this task via pod_override (the override replaces resources as a whole)"),
          Step("Reduce the task's peak memory (chunking, streaming) and give it retries")),
-        (Need("the container's memory limit and request", r"(?i)limits?:|limit[s ]+memory|memory:\s*\d|\b\d+(\.\d+)?\s*(Gi|Mi|G|M)\b"),
+        (Need("the container's memory limit and request", r"(?i)limits?:|limit[s ]+memory|memory:\s*\d|\b\d+(\.\d+)?\s*(?-i:Gi|Mi|G|M)\b"),
          Need("whether the task was already running when killed (task state, task log)", r"(?i)up_for_retry|\[running\]|\[queued\]|task log|Executing <Task"),
          Need("the container reason and exit code (`kubectl describe pod`)", r"(?i)OOMKilled|exit[ _]?code|Exit Code")),
     ),

@@ -32,7 +32,7 @@ _NS_PATTERNS = (
     re.compile(r"in the namespace \\?\"([a-z0-9-]+)"),
     re.compile(r"system:serviceaccount:([a-z0-9-]+):"),
     re.compile(r"assigned ([a-z0-9-]+)/"),
-    re.compile(r"\bnamespace[ =:]+['\"]?([a-z0-9][a-z0-9-]{1,62})['\"]?"),
+    re.compile(r"\bnamespace\s*[=:]\s*['\"]?([a-z0-9][a-z0-9-]{1,62})['\"]?"),
 )
 _DAG_PATTERNS = (
     re.compile(r"dag_id='([\w.-]+)'"),
