@@ -298,7 +298,7 @@ SIGNATURES: tuple[Signature, ...] = (
        strength=WEAK),
     _s("dag_code_hint", "dag_not_found_in_worker",
        r"\bgit[- ]?sync\b|\binstallRequirements\b|requirements\.txt|pip (install|dependencies)|"
-       r"No module named '(?!airflow\b)[\w.]+'|ImportError: cannot import name|dags? folder .{0,20}empty",
+       r"ImportError: cannot import name|dags? folder .{0,20}empty",  # not "No module named": the DAG processor says it too
        "Dag could not be found in the worker pod packages plugins worker image", ("dags_folder",), strength=WEAK),
     _s("startup_hint", "pod_startup_crash",
        r"CrashLoopBackOff|Back-off restarting failed container|fail\w* to (initiali[sz]e|start up|spin up)|"
