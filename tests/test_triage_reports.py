@@ -65,6 +65,7 @@ def test_every_real_ticket_report_renders_in_markdown_and_slack(split: str, sess
         assert all(escape(c) in slack for c in commands), t["id"]
         prose = re.sub(r"```.*?```|`[^`\n]*`", "", slack, flags=re.S)
         assert "**" not in prose, t["id"]  # Markdown bold became mrkdwn bold outside quoted code
+        assert SECTION_PREFIX not in slack and all(escape(c.label()) in slack for c in result.citations), t["id"]
 
 
 def test_the_pod_the_ticket_is_about_wins_over_another_pods_red_herring():
