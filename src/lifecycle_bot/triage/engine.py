@@ -313,6 +313,16 @@ class KBIndex:
         self._chunks: list | None = None
         self.commands: list[KBCommand] = []
         self.sections: dict[str, list[Citation]] = {}
+        self.matches: dict[str, list[KBCommand]] = {}  # a step's `find` -> the KB commands it matches
+
+    def matching(self, find: str) -> list[KBCommand]:
+        """The KB's commands a playbook step's pattern matches, in KB order (found once per index)."""
+        with self._lock:
+            found = self.matches.get(find)
+            if found is None:
+                pattern = re.compile(find, re.I | re.M)
+                found = self.matches[find] = [c for c in self.commands if pattern.search(c.command)]
+            return found
 
     def refresh(self) -> "KBIndex":
         chunks = self.bot.chunks()
@@ -321,6 +331,7 @@ class KBIndex:
                 self.commands = [c for ch in sorted(chunks, key=lambda c: (c.file, c.start_line))
                                  for c in chunk_commands(ch)]
                 self.sections = {}
+                self.matches = {}
                 self._chunks = chunks
         return self
 
@@ -419,18 +430,17 @@ def checklist(bot: Bot | None, cls: str, citations: list[Citation], text: str,
     names = names or ticket_names(text)
     sa_match = re.search(r"system:serviceaccount:[\w.-]+:[\w.-]+", text)
     sa = sa_match.group(0) if sa_match else None
-    commands: list[KBCommand] = _kb(bot).commands if bot is not None else []
+    kb = _kb(bot) if bot is not None else None
     roots = {section_root(c.heading_path) for c in citations}
-    cited = [c for c in commands if c.root in roots]
     items: list[ChecklistItem] = []
     used: set[str] = set()
     for step in steps:
         if not step.find:
             items.append(ChecklistItem(step.text))
             continue
-        pattern = re.compile(step.find, re.I | re.M)
-        found = next((c for pool in (cited, commands) for c in pool
-                      if pattern.search(c.command) and c.command not in used), None)
+        matches = kb.matching(step.find) if kb is not None else []
+        found = next((c for c in matches if c.root in roots and c.command not in used), None) or \
+            next((c for c in matches if c.command not in used), None)  # the cited sections first, then the KB
         if found is not None:
             used.add(found.command)
             items.append(ChecklistItem(step.text, fill(found.command, names, sa), f"{found.file}:{found.line}"))
