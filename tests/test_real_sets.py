@@ -53,6 +53,9 @@ def test_ids_are_unique():
 def test_split_is_by_thread_and_no_thread_feeds_both_parts():
     parts_by_thread: dict[str, set[str]] = {}
     for r in QUESTIONS + TICKETS:
+        if r.get("split_note"):  # a holdout row seen while working is moved to dev, and says why
+            assert r["split"] == "dev" and split_of(r["source"]) == "holdout", r["id"]
+            continue
         assert r["split"] == split_of(r["source"]), r["id"]
         parts_by_thread.setdefault(thread_key(r["source"]), set()).add(r["split"])
     assert all(len(p) == 1 for p in parts_by_thread.values())

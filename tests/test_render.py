@@ -258,8 +258,9 @@ def test_triage_evidence_quotes_the_line_whole():
 
     class Result:  # only what the renderer reads
         matched, title, failure_class, phase, confidence = True, "Pending", "scheduling", "pending", 0.9
-        secondary, citations, checklist, missing = [], [], [], []
-        evidence = [type("E", (), {"line_no": 2, "line": HOSTILE_PASTES[0]})()]
+        secondary, citations, checklist, missing, guesses, needs_human = [], [], [], [], [], False
+        names = type("N", (), {"pod": None, "namespace": None, "dag_id": None, "task_id": None})()
+        evidence = [type("E", (), {"line_no": 2, "line": HOSTILE_PASTES[0], "pod": "", "time": ""})()]
 
     md = triage_markdown(Result())
     codes = [c.content for t in tokens(md) if t.type == "inline" for c in t.children if c.type == "code_inline"]

@@ -70,7 +70,8 @@ HTTP response body: {"message":"pods is forbidden: User \\"system:serviceaccount
     ("api_invalid", "pod creation",
      'HTTP response body: {"message":"Pod \\"x\\" is invalid: spec.containers[0].resources.requests: Invalid value: '
      '\\"12Gi\\": must be less than or equal to memory limit of 8Gi","code":422}'),
-    ("watcher_410", "completion", """\
+    # The real tickets give a watcher 410 no phase (tasks run on; the watcher restarts): the phase follows them.
+    ("watcher_410", None, """\
 ERROR - Unknown error in KubernetesJobWatcher. Failing
 kubernetes.client.exceptions.ApiException: (410)
 Reason: Expired: too old resource version: 518873021 (518912774)"""),
@@ -172,9 +173,11 @@ def test_sections_and_commands_come_from_the_kb(session_bot: Bot):
     result = triage(CASES[0][2], session_bot)
     assert result.citations[0].heading_path == "3. Debugging > 3.1 Pod stuck in Pending"
     first = result.checklist[0]
-    assert first.command == "kubectl describe pod my-pod -n airflow" and first.source.startswith("guide.md:")
+    # the ticket names no pod or namespace: the KB's sample names become placeholders, never the docs' own values
+    assert first.command == "kubectl describe pod <pod> -n <ns>" and first.source.startswith("guide.md:")
     line = int(first.source.split(":")[1])
-    assert first.command in (FIXTURE_KB / "guide.md").read_text().splitlines()[line - 1]
+    kb_line = (FIXTURE_KB / "guide.md").read_text().splitlines()[line - 1]
+    assert "kubectl describe pod my-pod -n airflow" in kb_line
     assert sections_for(session_bot, "oom")[0].heading_path == "3. Debugging > 3.2 OOMKilled"
     assert sections_for(session_bot, "image_pull")[0].heading_path == "3. Debugging > 3.3 Image pull errors"
     assert any("Events" in m for m in triage("pod is Pending", session_bot).missing)
@@ -183,16 +186,16 @@ def test_sections_and_commands_come_from_the_kb(session_bot: Bot):
 def test_ticket_values_fill_the_kb_commands(session_bot: Bot):
     ticket = "$ kubectl describe pod etl-x-q8z2k1mv -n data-airflow\n" + CASES[0][2]
     first = triage(ticket, session_bot).checklist[0]
-    assert first.command == "kubectl describe pod my-pod -n data-airflow"  # KB's namespace replaced
+    assert first.command == "kubectl describe pod etl-x-q8z2k1mv -n data-airflow"  # the ticket's pod and namespace
 
 
 def test_no_match_says_so_and_falls_back_to_search(session_bot: Bot):
     result = triage("What does the KubernetesExecutor do with the option task_publish_max_retries?", session_bot)
-    assert result.failure_class == "unknown" and not result.matched and result.phase is None
-    assert result.evidence == [] and result.confidence == 0.0
+    assert result.failure_class == "unknown" and not result.matched and result.needs_human
+    assert result.evidence == [] and result.confidence < 0.5 and result.guesses  # the nearest other classes
     assert result.citations and result.citations[0].heading_path == "2. Configuration > 2.1 Options"
     text = triage_markdown(result)
-    assert "No known failure signature" in text and "2.1 Options" in text
+    assert "None of the known failure classes" in text and "2.1 Options" in text and "Needs a human" in text
     assert "Events of `kubectl describe pod" in text  # what to paste next
 
 

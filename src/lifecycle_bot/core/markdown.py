@@ -67,3 +67,11 @@ def code_span(text: str) -> str:
     fence = "`" * (longest + 1)
     pad = " " if text[0] in "` " or text[-1] in "` " else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def code_block(text: str, lang: str = "") -> str:
+    """`text` as a top-level fenced code block that nothing in it can close: the fence is one backtick longer
+    than the longest run of backticks inside (at least three), alone on its closing line."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{lang}\n{text.rstrip()}\n{fence}"

@@ -47,6 +47,14 @@ CLASSES: dict[str, FailureClass] = {
         FailureClass("image_pull", "pending", "cause", 3, "Image pull error"),
         FailureClass("create_container_config", "pending", "cause", 4, "CreateContainerConfigError"),
         FailureClass("pod_launch_failure", "pending", "cause", 4, "Container could not be created"),
+        FailureClass("template_override_error", "pod creation", "cause", 0,
+                     "pod_override / pod template not applied as intended"),
+        FailureClass("pod_startup_crash", "pending", "cause", 4, "Worker pod dies before the task starts"),
+        FailureClass("dag_not_found_in_worker", "running", "cause", 5, "DAG or its code missing in the worker pod"),
+        FailureClass("secrets_config", "running", "cause", 5, "Worker pod lacks its config, secrets or DB connection"),
+        FailureClass("execution_api_unreachable", "running", "cause", 5, "Worker cannot reach the Execution API"),
+        FailureClass("db_connection_exhaustion", "running", "cause", 5, "Metadata DB out of connections"),
+        FailureClass("task_killed_externally", "running", "cause", 5, "Running task killed from outside (SIGTERM, scale-down)"),
         FailureClass("oom_killed", "running", "cause", 5, "OOMKilled (exit 137)"),
         FailureClass("pod_evicted", "running", "cause", 5, "Pod evicted or deleted while running"),
         FailureClass("adoption", "running", "symptom", 0, "Adoption after a scheduler restart"),
@@ -109,10 +117,10 @@ SIGNATURES: tuple[Signature, ...] = (
     _s("rbac_403_patch", "rbac_forbidden", r"cannot patch resource \"pods\"",
        "RBAC 403 forbidden patch pods adoption service account", ("RBAC",), phase="running"),
     _s("rbac_403", "rbac_forbidden",
-       r"cannot \w+ resource \"[\w/]+\"|is forbidden: User \"system:serviceaccount|\bRBAC\b.*\b(forbid|denied|missing|permission)",
+       r"cannot \w+ resource \"?[\w/]+\"?(?= |$|\b)|is forbidden: User \"system:serviceaccount|\bRBAC\b.*\b(forbid|denied|missing|permission)",
        "RBAC 403 forbidden cannot create resource pods service account Role", ("RBAC",)),
     _s("missing_logs", "missing_logs",
-       r"could not read served logs|Log file does not exist|Log file not found|Reading from k8s pod logs failed|"
+       r"could not read served logs|Unable to fetch logs from worker pod|Log file does not exist|Log file not found|Reading from k8s pod logs failed|"
        r"Failed to fetch log file|port=8793|Could not read remote logs|No logs found|Trying to get logs .*from worker pod",
        "Logs not available could not read served logs remote logging pod deleted", ("remote_logging",)),
     _s("adoption", "adoption",
@@ -126,7 +134,7 @@ SIGNATURES: tuple[Signature, ...] = (
        r"\bstate=(queued|running)\b.*\bexecutor_state=(failed|success)\b",
        "Executor reports task finished although the task says it's queued state mismatch", ()),
     _s("conflict_409", "api_conflict",
-       r"\(409\)|\b409 Conflict|Reason: '?Conflict|\"code\":\s*409|object has been modified|"
+       r"\(409\)|\b409 Conflict|\b409 error|\berror 409\b|HTTP 409\b|Reason: '?Conflict|\"code\":\s*409|object has been modified|"
        r"\bpods? \"[^\"]+\" already exists|AlreadyExists",
        "409 and 422 errors at pod creation 409 conflict already exists object has been modified", ("409",)),
     _s("invalid_422", "api_invalid",
@@ -146,6 +154,10 @@ SIGNATURES: tuple[Signature, ...] = (
        r"\bexit[ _]?code\"?:?\s*137\b|exitCode\"?:?\s*137\b|\bcode 137\b|return code (-9|Negsignal\.SIGKILL)|"
        r"\bSIGKILL\b|killed by signal 9|\bsignal 9\b",
        "OOMKilled exit code 137 memory limit pod_override", ("OOMKilled", "137"), strength=WEAK),
+    _s("deleted_pending_prose", "pod_deleted_pending",
+       r"(deleted|evicted|removed)\W+(\w+\W+){0,3}(while|in|when)( the| it is| still)* pending|"
+       r"pending (pod|state)\b.{0,40}\b(deleted|evicted)",
+       "Pod deleted while Pending Failed to start pod", ()),
     _s("evicted", "pod_evicted",
        r"\bEvicted\b|The node was low on resource|deleted before it could complete|\bpreempted\b|"
        r"spot (instance )?(interruption|reclaim)|\bnode (was )?drained\b",
@@ -167,6 +179,60 @@ SIGNATURES: tuple[Signature, ...] = (
        r"failed to generate container",
        "Pod stuck in Pending: fatal container reason CreateContainerError worker_pod_pending_fatal_container_state_reasons",
        ("worker_pod_pending_fatal_container_state_reasons",)),
+    _s("admission_denied", "pod_launch_failure",
+       r"admission webhook \S+ denied|denied the request:|error looking up service account|"
+       r"namespaces? \"[\w.-]+\" not found",
+       "pod creation rejected admission webhook service account not found namespace task_publish_max_retries",
+       ("task_publish_max_retries",), phase="pod creation"),
+    _s("db_connections", "db_connection_exhaustion",
+       r"too many clients already|remaining connection slots are reserved|too many connections|"
+       r"QueuePool limit of size \d+ overflow|no more connections allowed|max_client_conn|"
+       r"connection slots (are )?(reserved|exhausted)",
+       "metadata database connections PgBouncer max_connections too many clients", ("max_connections", "PgBouncer")),
+    _s("execution_api", "execution_api_unreachable",
+       r"execution_api_server_url|EXECUTION_API_SERVER_URL|httpx\.(ConnectError|ConnectTimeout|ReadTimeout)|"
+       r"httpcore\.(ConnectError|ConnectTimeout|ReadTimeout)|/execution/\S*.{0,80}(refused|timed? ?out|unreachable)|"
+       r"airflow\.sdk\.api\.client\.ServerResponseError",
+       "httpx.ConnectError Connection refused to the Execution API execution_api_server_url",
+       ("execution_api_server_url",)),
+    _s("worker_config_missing", "secrets_config",
+       r"cannot use sqlite with the \w+|sqlite3?\.OperationalError|\bno such table: (log|task_instance|dag)\b|"
+       r"kubernetes_secrets|kubernetes_environment_variables|AIRFLOW__KUBERNETES_SECRETS|"
+       r"AIRFLOW__KUBERNETES_ENVIRONMENT_VARIABLES|fernet\.InvalidToken|FERNET_KEY configuration is missing|"
+       r"Can't decrypt|conn_id `?[\w-]+`? isn't defined",
+       "Fernet key, connections and variables in worker pods secrets env", ("fernet",)),
+    _s("dag_not_found", "dag_not_found_in_worker",
+       r"dag_id could not be found|Dag '?[\w.-]+'? could not be found|DagNotFound|Dag not found during start ?up|"
+       r"Either the dag did not exist or it failed to parse|Requested bundle '[\w.-]+' is not configured|"
+       r"could not find (the )?dag",
+       "Dag could not be found in the worker pod git-sync dags_folder", ("dags_folder",)),
+    _s("git_sync_init", "dag_not_found_in_worker",
+       r"git-sync(-clone|-init)?\b.{0,80}\b(fail\w*|error|usage|exit\w*)|usage: git \[|GIT_SYNC_MAX_SYNC_FAILURES|"
+       r"init container\b.{0,40}\b(did not|didn't|doesn't|does not|fail\w* to|can't|cannot) clone|\bgit usage\b",
+       "git-sync as an init container in the worker pod template Dag could not be found", ("git-sync",),
+       phase="pending"),
+    _s("startup_crash", "pod_startup_crash",
+       r"Init:(Error|CrashLoopBackOff)|No module named '?airflow'?(?![.\w])|Error while finding module specification for 'airflow|"
+       r"Maximum number of retries \(\d+\) reached|exec format error|exec: \S+: (executable file )?not found|"
+       r"airflow: (command )?not found|\bcrash(es|ed|ing)? (on|at|during) start-?up|"
+       r"init container\b.{0,60}\b(fail\w*|error|exit\w*|timed? ?out|permission denied)",
+       "worker pod fails before the task starts entrypoint image init container", ("CrashLoopBackOff",)),
+    _s("override_not_applied", "template_override_error",
+       r"reconcile_specs|pod_template_override|"
+       r"(pod_override|executor_config|pod_template_file|pod template)\b.{0,60}\b(is |are |gets |got )?"
+       r"(ignored|not (being )?(applied|working|used|merged|honou?red|taken)|doesn'?t (work|apply|take)|has no effect|"
+       r"overrid\w+ by)|"
+       r"\b(ignored|not applied|not merged)\b.{0,40}\b(pod_override|executor_config|pod_template_file)|"
+       r"duplicate (init[ _]?containers?|containers?) name|\brestartPolicy\b",
+       "pod_override not applied pod_template_file merge base container", ("pod_override", "pod_template_file")),
+    _s("legacy_executor_config", "invalid_executor_config",
+       r"['\"]KubernetesExecutor['\"]\s*:\s*\{|Using a dictionary for the executor_config is deprecated",
+       "pod_override not applied: Invalid executor_config passed, legacy format raises TypeError",
+       ("pod_override",)),
+    _s("killed_externally", "task_killed_externally",
+       r"safe-to-evict|do-not-disrupt|scale[- ]?down|ScaleDown|consolidat\w+ .{0,40}node|"
+       r"State of this instance has been externally set|AirflowTaskTerminated",
+       "Received SIGTERM: eviction, scale-down and spot reclaim safe-to-evict", ("safe-to-evict",)),
     # Scheduling: a "0/N nodes are available" message is read as a whole by `_scheduling_reason`.
     _s("autoscaler_no_scale_up", "scheduling_insufficient_resources",
        r"didn't trigger scale-up|NotTriggerScaleUp|max node group size reached",
@@ -186,7 +252,7 @@ SIGNATURES: tuple[Signature, ...] = (
        f"{_Q_PENDING} nodeSelector affinity", ("FailedScheduling", "nodeSelector")),
     _s("insufficient", "scheduling_insufficient_resources",
        r"Insufficient [\w./-]+|Too many pods",
-       f"{_Q_PENDING} Insufficient cpu memory requests", ("FailedScheduling",)),
+       f"{_Q_PENDING} Insufficient cpu memory requests", ("FailedScheduling",), flags=0),
     _s("failed_scheduling", "pod_pending", r"FailedScheduling|nodes are available|\bUnschedulable\b(?!:\s*false)",
        _Q_PENDING, ("FailedScheduling",), strength=WEAK),
     _s("pod_deleted_pending", "pod_deleted_pending", r"Failed to start pod\b",
@@ -204,6 +270,15 @@ SIGNATURES: tuple[Signature, ...] = (
     _s("quota_hint", "quota_exceeded", r"\b(resource ?)?quota\b",
        "Quota 403 at pod creation ResourceQuota task_publish_max_retries", ("task_publish_max_retries",),
        strength=WEAK),
+    _s("pod_launch_hint", "pod_launch_failure",
+       r"pod launch (error|fail\w*)|(unable|fail\w*) to (launch|create) the (worker )?pods?\b|invalid namespace",
+       "pod creation rejected task_publish_max_retries pod launch", ("task_publish_max_retries",), phase="pod creation",
+       strength=WEAK),
+    _s("pvc_hint", "scheduling_unbound_pvc",
+       r"persistent ?volume ?claims?|\bPVCs?\b.{0,30}(pending|unbound|not bound)|kubectl (-n \S+ )?get pvc",
+       f"{_Q_PENDING} unbound PersistentVolumeClaim PVC", ("persistentVolumeClaim",), strength=WEAK),
+    _s("state_hint", "state_mismatch", r"\b_change_state\b|TaskInstanceState\(|\bprocess_watcher_task\b",
+       "Executor reports task finished although the task says it's queued state mismatch", (), strength=WEAK),
     _s("pod_pending_hint", "pod_pending",
        r"\b[Pp]ending\b(?! tasks)|\bContainerCreating\b|\bInit:\d+/\d+|PodScheduled\s+False",
        _Q_PENDING, ("FailedScheduling",), strength=WEAK, flags=0),
@@ -213,6 +288,27 @@ SIGNATURES: tuple[Signature, ...] = (
        r"\blogs? (are |is )?(gone|missing|empty|lost|not available|not found|disappear\w*)|can'?t see (the |any )?logs?|"
        r"\bno (task )?logs?\b",
        "Logs not available remote logging", ("remote_logging",), strength=WEAK),
+    _s("sigterm_hint", "task_killed_externally", r"Received SIGTERM|\bSIGTERM\b",
+       "Received SIGTERM: eviction, scale-down and spot reclaim", ("SIGTERM",), strength=WEAK),
+    _s("db_hint", "db_connection_exhaustion", r"\bmax_connections\b|\bpgbouncer\b|sql_alchemy_pool_size",
+       "metadata database connections PgBouncer max_connections", ("max_connections",), strength=WEAK),
+    _s("execution_api_hint", "execution_api_unreachable",
+       r"\bexecution[ _-]api\b|Connecting to server:.{0,40}/execution",
+       "Airflow 3 worker pods and the Execution API execution_api_server_url", ("execution_api_server_url",),
+       strength=WEAK),
+    _s("dag_code_hint", "dag_not_found_in_worker",
+       r"\bgit[- ]?sync\b|\binstallRequirements\b|requirements\.txt|pip (install|dependencies)|"
+       r"ImportError: cannot import name|dags? folder .{0,20}empty",  # not "No module named": the DAG processor says it too
+       "Dag could not be found in the worker pod packages plugins worker image", ("dags_folder",), strength=WEAK),
+    _s("startup_hint", "pod_startup_crash",
+       r"CrashLoopBackOff|Back-off restarting failed container|fail\w* to (initiali[sz]e|start up|spin up)|"
+       r"\bPermission denied\b|before the task (starts|runs|ran|begins)|exits? (immediately|right away)|"
+       r"\bentrypoint\b.{0,40}(fail|exit|error)|\bInit:\d+/\d+\b.{0,40}\bError\b",
+       "worker pod fails before the task starts entrypoint init container", (), strength=WEAK),
+    _s("override_hint", "template_override_error",
+       r"\bpod_override\b|\bpod_template_file\b|\bpod_mutation_hook\b|\bpod template\b|\binit_containers\b|"
+       r"\bPodGenerator\b|\bdynamic_pod\b",
+       "pod_override not applied pod_template_file", ("pod_override",), strength=WEAK),
     _s("http_403", "rbac_forbidden",
        r"\(403\)|\b403 Forbidden|Reason: '?Forbidden|reason '?Forbidden|\"code\":\s*403|\bForbidden\b",
        _Q_403, (), strength=WEAK, generic=True),

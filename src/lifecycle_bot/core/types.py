@@ -66,6 +66,12 @@ class Hit:
     identifiers: tuple[str, ...] = ()
 
 
+def section_id(file: str, key: str) -> str:
+    """The opaque id of an indexed section (file + anchor, or heading path when it has no anchor): what the
+    web app's viewer is addressed by, and what triage reports link to."""
+    return hashlib.sha256(f"{file}\x1f{key}".encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class Citation:
     file: str

@@ -33,10 +33,13 @@ def project_root() -> Path:
 
 
 def resolve(path: Path) -> Path:
-    """A user's path as given when it exists from the CWD, else relative to the project root."""
+    """A user's path as given when it exists from the CWD, else relative to the project root; a bare set name
+    ("real_tickets", "tickets", "qa") names eval/<name>.jsonl."""
     path = Path(path)
     if path.is_absolute() or path.exists():
         return path
+    if len(path.parts) == 1 and not path.suffix and (project_root() / "eval" / f"{path}.jsonl").exists():
+        return project_root() / "eval" / f"{path}.jsonl"
     return project_root() / path
 
 
@@ -312,20 +315,38 @@ def default_sets() -> list[Path]:
     return [p for p in DEFAULT_SETS if p.exists()]
 
 
-def _eval_tickets(bot, thresholds: dict, echo: "Echo") -> list[str]:
-    """Triage accuracy, macro-F1 and phase accuracy on every labelled tickets set (each part of a split set)."""
+def is_ticket_set(path: Path) -> bool:
+    """A labelled tickets file (rows with `text` and `label_class`), scored by triage rather than by `Bot.ask`."""
+    from lifecycle_bot.core.jsonl import read_jsonl
+
+    if path in TICKET_SETS:
+        return True
+    try:
+        rows = read_jsonl(path)
+    except (OSError, ValueError):
+        return False
+    return bool(rows) and all("text" in r and "label_class" in r for r in rows[:5])
+
+
+def _eval_tickets(bot, thresholds: dict, echo: "Echo", paths: list[Path] | None = None) -> list[str]:
+    """Triage accuracy, macro-F1 and phase accuracy on every labelled tickets set (each part of a split set).
+    A holdout part lists its misses by id only: neither its labels nor the confusion are printed."""
     from lifecycle_bot.core.jsonl import read_jsonl
     from lifecycle_bot.evaluation.tickets import score_tickets
 
     failures: list[str] = []
-    for path in TICKET_SETS:
+    for path in paths or TICKET_SETS:
         if not path.exists():
             continue
         for name, rows in set_parts(path, read_jsonl(path)):
             t = score_tickets(rows, bot=bot)
             echo(f"triage {name}: accuracy {t['accuracy']:.3f}  macro-F1 {t['macro_f1']:.3f}  "
-                 f"phase accuracy {t['phase_accuracy']:.3f}  n={t['n']}")
-            if t["confusion"]:
+                 f"phase accuracy {t['phase_accuracy']:.3f}  needs-a-human {t['needs_human_share']:.3f}  "
+                 f"n={t['n']}  {t['ms_per_ticket']:.1f} ms/ticket")
+            if "holdout" in name:
+                if t["failures"]:
+                    echo("  class missed (ids): " + " ".join(f["id"] for f in t["failures"]))
+            elif t["confusion"]:
                 top = sorted(t["confusion"].items(), key=lambda kv: -kv[1])[:8]
                 echo("  most confused: " + "; ".join(f"{k} ({v})" for k, v in top))
             section = "tickets" if path == TICKETS else name
@@ -339,7 +360,15 @@ Echo = Callable[..., None]
 def run(bot, sets: list[Path], gate: bool, accept: bool = False, triage: bool = True,
         echo: Echo = lambda text="", err=False: None) -> list[str]:
     """Score every set, print the tables, diff against the baseline; returns the gate failures."""
-    sets = [resolve(p) for p in sets] or default_sets()
+    given = [resolve(p) for p in sets]
+    ticket_paths = [p for p in given if is_ticket_set(p)]
+    sets = [p for p in given if p not in ticket_paths] if given else default_sets()
+    if ticket_paths and not sets:  # `--set real_tickets`: triage only
+        failures = _eval_tickets(bot, tomllib.loads(THRESHOLDS.read_text()) if THRESHOLDS.exists() else {}, echo,
+                                 ticket_paths)
+        if gate:
+            echo("GATE FAILED:\n  " + "\n  ".join(failures) if failures else "gate passed", err=bool(failures))
+        return failures
     if not sets:
         raise EvalError("no eval set found (expected eval/qa.jsonl)")
     if accept and bot.settings.llm:
@@ -371,7 +400,7 @@ def run(bot, sets: list[Path], gate: bool, accept: bool = False, triage: bool = 
             echo("")
             accepted[name] = {r.id: r.passed for r in results if r.scored}
     if triage:
-        failures += _eval_tickets(bot, thresholds, echo)
+        failures += _eval_tickets(bot, thresholds, echo, ticket_paths or None)
     if accept:
         BASELINE.write_text(json.dumps(accepted, indent=1, sort_keys=True) + "\n")
         echo(f"baseline written to {BASELINE.relative_to(project_root()).as_posix()}")

@@ -46,6 +46,7 @@ def score_tickets(path: str | Path | list[dict], bot: Bot | None = None) -> dict
         "per_class": per_class,
         "failures": failures,
         "confusion": dict(Counter(f"{g} -> {p}" for g, p in zip(gold, pred) if g != p)),
+        "needs_human_share": round(sum(r.needs_human for _, r in predicted) / n, 4) if n else 0.0,
         "seconds": round(seconds, 4),
         "ms_per_ticket": round(1000 * seconds / n, 3) if n else 0.0,
     }

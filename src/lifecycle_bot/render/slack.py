@@ -1,6 +1,7 @@
 """The one Markdown -> Slack mrkdwn converter, for the Slack bot's blocks and the web app's "Copy for Slack".
 
-**bold** -> *bold*, *em* -> _em_, [t](http...) -> <url|t>, a relative link -> "t (path)", # heading -> *heading*,
+**bold** -> *bold*, *em* -> _em_, [t](http...) -> <url|t>, a relative link -> "t (path)", an in-app "#anchor"
+link -> its text, # heading -> *heading*,
 - item -> • item. Code fences (found by the core's Markdown walk) and code spans are kept, language hints
 dropped, and only entity-escaped.
 """
@@ -47,8 +48,12 @@ def md_to_mrkdwn(text: str) -> str:
 
     def link(m: re.Match) -> str:
         label, url = m.group(1), m.group(2)
-        links.append(f"<{url}|{escape(label)}>" if url.startswith(("http://", "https://"))
-                     else f"{escape(label)} ({escape(url)})")
+        if url.startswith(("http://", "https://")):
+            links.append(f"<{url}|{escape(label)}>")
+        elif url.startswith("#"):  # an in-app anchor (a triage report's section link) means nothing in Slack
+            links.append(escape(label))
+        else:
+            links.append(f"{escape(label)} ({escape(url)})")
         return f"\x01{len(links) - 1}\x01"
 
     text = _LINK.sub(link, text)

@@ -191,6 +191,27 @@ def triage(ctx: click.Context, file: Path | None, batch: Path | None, out: Path 
     run_triage(ctx, file=file, batch=batch, out=out, as_json=as_json)
 
 
+@main.command(name="triage-fit")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Where to write the model [default: the packaged src/lifecycle_bot/triage/model.json].")
+@click.option("--no-kb", is_flag=True, help="Fit without the KB's own sections (no index needed).")
+@click.option("--cv-only", is_flag=True, help="Only print the dev cross-validation; write nothing.")
+@click.pass_context
+def triage_fit(ctx: click.Context, out: Path | None, no_kb: bool, cv_only: bool) -> None:
+    """Refit triage's classifier on the real dev tickets, eval/tickets.jsonl and the KB; print the
+    leave-one-thread-out figures on dev and the reliability table. The holdout is never read."""
+    from lifecycle_bot.evaluation.evaluate import EVAL_DIR
+    from lifecycle_bot.evaluation.triage_model import build
+    from lifecycle_bot.triage.model import MODEL_PATH
+
+    bot = None if no_kb else _open_bot_for_questions(ctx)
+    target = None if cv_only else (out or MODEL_PATH)
+    report = build(EVAL_DIR.parent, bot, target)
+    click.echo(json.dumps(report, indent=2))
+    if target is not None:
+        click.echo(f"wrote {target}", err=True)
+
+
 @main.command(name="eval")
 @click.option("--set", "eval_set", type=click.Path(path_type=Path, dir_okay=False), multiple=True,
               help="Eval JSONL file(s) [default: every set in eval/].")

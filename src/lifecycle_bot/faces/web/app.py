@@ -89,6 +89,23 @@ const draw = () => {
 watch('value', draw);
 draw();
 """
+# Triage reports link cited sections as "#section-<id>" (render.triage.section_link); this listener opens them
+# in the Triage tab's own viewer. The id is opaque: the handler renders only a section the index holds.
+SECTION_JS = """
+window.__lbSectionTrigger = trigger;
+if (!window.__lbSectionListener) {
+  window.__lbSectionListener = true;
+  document.addEventListener('click', (ev) => {
+    const a = ev.target && ev.target.closest ? ev.target.closest('a[href^="#section-"]') : null;
+    if (!a) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    if (window.__lbSectionTrigger) window.__lbSectionTrigger('click', {section: a.getAttribute('href').slice(9)});
+  }, true);
+}
+"""
+TRIAGE_VIEWER_HINT = '<div class="lb-viewer"><p class="muted">Click a section under <b>Read</b> to see it here.</p></div>'
+_SECTION_ID = re.compile(r"^[0-9a-f]{16}$")
 COPY_JS = "(text) => { if (text && navigator.clipboard) { navigator.clipboard.writeText(text).catch(() => {}); } }"
 
 
@@ -405,6 +422,13 @@ class App:
             return "That ticket is over 200,000 characters; paste the relevant part (Events, the failing log lines)."
         return render.triage_markdown(triage(text, self.bot))
 
+    def open_section(self, evt: gr.EventData) -> str:
+        """Triage tab: show the section a report's "#section-<id>" link names; anything else shows nothing."""
+        sid = str((getattr(evt, "_data", None) or {}).get("section", ""))
+        if not _SECTION_ID.match(sid) or not self.startup.ready:
+            return gr.skip()
+        return self.startup.current_sections().render(sid)
+
     def triage_file(self, upload) -> tuple:
         """Triage tab: a JSONL batch ({id, text} per line) -> a CSV to download, or a clear error."""
         from lifecycle_bot.triage.batch import triage_batch_csv
@@ -474,6 +498,8 @@ def build_app(bot: Bot, startup: Startup | None = None, store: FeedbackStore | N
                     ticket = gr.Textbox(label="Ticket", elem_id="ticket", lines=10, max_lines=40)
                     triage_btn = gr.Button("Triage", variant="primary", elem_id="triage-btn")
                     triage_out = gr.Markdown(elem_id="triage-result", sanitize_html=True)
+                    triage_viewer = gr.HTML(TRIAGE_VIEWER_HINT, elem_id="triage-viewer", js_on_load=SECTION_JS,
+                                            max_height=640, autoscroll=False)
                     gr.Markdown("Or upload a batch (`.jsonl`, one `{\"id\", \"text\"}` per line) and download the CSV.")
                     batch_in = gr.File(label="Tickets (.jsonl)", file_types=[".jsonl"], elem_id="triage-batch")
                     batch_out = gr.File(label="Results (.csv)", interactive=False)
@@ -509,6 +535,7 @@ def build_app(bot: Bot, startup: Startup | None = None, store: FeedbackStore | N
         slack_btn.click(app.slack, [state], [slack_box], api_visibility="private").then(
             None, [slack_box], None, js=COPY_JS)
         triage_btn.click(app.triage_ticket, [ticket], [triage_out], api_name="triage", concurrency_limit=8)
+        triage_viewer.click(app.open_section, None, [triage_viewer], api_visibility="private", concurrency_limit=16)
         batch_in.upload(app.triage_file, [batch_in], [batch_out, batch_msg], api_visibility="private",
                         concurrency_limit=2)
         for trigger in (review_tab.select, refresh_btn.click):

@@ -8,7 +8,6 @@ only from inside the KB directory, because the drawing itself is not stored in t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Iterable
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle_bot import render
-from lifecycle_bot.core.types import Chunk
+from lifecycle_bot.core.types import Chunk, section_id
 
 MAX_DIAGRAM_BYTES = 5_000_000
 
@@ -32,10 +31,6 @@ class Section:
     end_line: int
     text: str  # the section's indexed lines; gaps between its chunks are left blank
     element_ids: tuple[str, ...] = ()
-
-
-def section_id(file: str, key: str) -> str:
-    return hashlib.sha256(f"{file}\x1f{key}".encode()).hexdigest()[:16]
 
 
 def _merge(chunks: list[Chunk]) -> str:
