@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 from html.parser import HTMLParser
 from pathlib import Path
@@ -185,12 +187,17 @@ def test_slack_mrkdwn():
     text = ("From your paste:\n- line 3: `Insufficient memory` \u2192 [1] 3.1\n\n**Pods** stay <Pending> & wait "
             "[docs](https://airflow.apache.org) [rel](x.md)\n\n```bash\nkubectl get pods -o json | jq '.items[] | select(.a > 1)'\n```\n\n"
             "Sources:\n[1] guide.md \u00a7 3. Debugging > 3.1 Pod stuck in Pending (lines 34\u201335)")
-    out = render.slack_mrkdwn(text, 0.91, False)
-    assert "\u2022 line 3: `Insufficient memory`" in out
-    assert "*Pods* stay &lt;Pending&gt; &amp; wait <https://airflow.apache.org|docs> rel (x.md)" in out
-    assert "```\nkubectl get pods -o json | jq '.items[] | select(.a &gt; 1)'\n```" in out
-    assert "[1] guide.md \u00a7 3. Debugging &gt; 3.1 Pod stuck in Pending (lines 34\u201335)" in out
-    assert out.endswith("(confidence 0.91)._")
+    api = render.slack_mrkdwn(text, 0.91, False, entities=True)  # what the bot posts through the API
+    assert "\u2022 line 3: `Insufficient memory`" in api
+    assert "*Pods* stay &lt;Pending&gt; &amp; wait <https://airflow.apache.org|docs> rel (x.md)" in api
+    assert "```\nkubectl get pods -o json | jq '.items[] | select(.a &gt; 1)'\n```" in api
+    assert "[1] guide.md \u00a7 3. Debugging &gt; 3.1 Pod stuck in Pending (lines 34\u201335)" in api
+    assert api.endswith("(confidence 0.91)._")
+    pasted = render.slack_mrkdwn(text, 0.91, False)  # what a person pastes into the composer: no entities
+    assert "*Pods* stay <Pending> & wait docs (https://airflow.apache.org) rel (x.md)" in pasted
+    assert "```\nkubectl get pods -o json | jq '.items[] | select(.a > 1)'\n```" in pasted
+    assert "3. Debugging > 3.1 Pod stuck in Pending" in pasted
+    assert not re.search(r"&(amp|lt|gt|quot|#\d+);", pasted)
     assert "Declined" in render.slack_mrkdwn("The docs don't cover this.", 0.2, True)
 
 

@@ -150,6 +150,32 @@ class FeedbackStore:
         finally:
             conn.close()
 
+    def add_comment(self, row_id: int, comment: str) -> bool:
+        """Append a voter's comment to their vote's reason (a preset reason stays first); False: no such row."""
+        comment = (comment or "").strip()
+        if not comment:
+            return False
+        return self._retry(self._comment, int(row_id), comment)
+
+    def _comment(self, row_id: int, comment: str) -> bool:
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute("SELECT reason FROM feedback WHERE id = ? AND vote IS NOT NULL", (row_id,)).fetchone()
+            if row is None:
+                conn.execute("ROLLBACK")
+                return False
+            reason = f"{row[0]}: {comment}" if row[0] else comment
+            conn.execute("UPDATE feedback SET reason = ? WHERE id = ?", (reason[:MAX_REASON_CHARS], row_id))
+            conn.execute("COMMIT")
+            return True
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+
     def rows(self) -> list[Feedback]:
         conn = self._connect()
         try:

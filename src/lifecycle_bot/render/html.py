@@ -124,29 +124,29 @@ def _markdown(breaks: bool) -> MarkdownIt:
     return md
 
 
-def _intersects(token: Token, first_line: int, lo: int, hi: int) -> bool:
+def _intersects(token: Token, first_line: int, lines: frozenset[int]) -> bool:
     if token.map is None:
         return False
     start = first_line + token.map[0]
-    end = first_line + token.map[1] - 1
-    return start <= hi and end >= lo
+    return any(n in lines for n in range(start, first_line + token.map[1]))
 
 
-def _mark_cited(tokens: list[Token], first_line: int, lo: int, hi: int) -> None:
-    """Add class "cited" to the blocks (paragraph, list item, row, code, heading) in [lo, hi]."""
+def _mark_cited(tokens: list[Token], first_line: int, lines: frozenset[int]) -> None:
+    """Add class "cited" to the blocks (paragraph, list item, row, code, heading) holding a cited line."""
     for i, tok in enumerate(tokens):
         if tok.type in ("paragraph_open", "heading_open", "tr_open", "fence", "code_block"):
-            if _intersects(tok, first_line, lo, hi):
+            if _intersects(tok, first_line, lines):
                 tok.attrJoin("class", "cited")
         elif tok.type == "list_item_open":
             first = tokens[i + 1] if i + 1 < len(tokens) else None
             probe = first if first is not None and first.type == "paragraph_open" else tok
-            if _intersects(probe, first_line, lo, hi):
+            if _intersects(probe, first_line, lines):
                 tok.attrJoin("class", "cited")
 
 
-def markdown_html(text: str, first_line: int = 1, cited: tuple[int, int] | None = None) -> str:
-    """A Markdown section as safe HTML; lines `cited` (absolute, inclusive) are highlighted.
+def markdown_html(text: str, first_line: int = 1, cited: tuple[int, int] | Iterable[int] | None = None) -> str:
+    """A Markdown section as safe HTML; the `cited` lines (absolute: a (first, last) range or the lines
+    themselves) are highlighted.
 
     `first_line` is the file line number of the first line of `text`, so citations, which carry
     file line numbers, can be matched against markdown-it's block line maps.
@@ -154,14 +154,23 @@ def markdown_html(text: str, first_line: int = 1, cited: tuple[int, int] | None 
     md = _markdown(False)
     tokens = md.parse(text)
     if cited:
-        _mark_cited(tokens, first_line, cited[0], cited[1])
+        lines = (frozenset(range(cited[0], cited[1] + 1)) if isinstance(cited, tuple) and len(cited) == 2
+                 else frozenset(cited))
+        _mark_cited(tokens, first_line, lines)
     return sanitize(md.renderer.render(tokens, md.options, {}))
 
 
 _CITE_MARK = re.compile(r"\[(\d{1,3})\]")
 
 
-def _link_citations(tokens: list[Token], turn: int, count: int) -> None:
+def cite_link(turn: int, n: int, preview: str = "", label: str | None = None) -> str:
+    """Citation n of this turn as a link with its preview (the quoted lines), shown on hover and focus."""
+    text = escape(label if label is not None else f"[{n}]")
+    pop = f'<span class="cite-pop" role="tooltip">{escape(preview)}</span>' if preview else ""
+    return f'<span class="cite-wrap"><a class="cite" href="#cite-{turn}-{n}">{text}</a>{pop}</span>'
+
+
+def _link_citations(tokens: list[Token], turn: int, count: int, previews: Sequence[str] = ()) -> None:
     """Turn "[n]" in plain text (never in code) into links to citation n of this turn."""
     for tok in tokens:
         if tok.type != "inline" or not tok.children:
@@ -179,7 +188,7 @@ def _link_citations(tokens: list[Token], turn: int, count: int) -> None:
                 if m.start() > pos:
                     children.append(Token("text", "", 0, content=child.content[pos : m.start()]))
                 link = Token("html_inline", "", 0)
-                link.content = f'<a class="cite" href="#cite-{turn}-{n}" title="Show source [{n}]">[{n}]</a>'
+                link.content = cite_link(turn, n, previews[n - 1] if n <= len(previews) else "")
                 children.append(link)
                 pos = m.end()
             if pos < len(child.content):
@@ -192,12 +201,28 @@ def for_chat(fragment: str) -> str:
     return fragment.strip().replace("\r", "").replace("\n", "&#10;")
 
 
-def answer_html(text: str, turn: int, citation_count: int) -> str:
-    """An answer's text (Markdown quoted from the KB) as safe HTML with clickable [n] markers."""
+def answer_html(text: str, turn: int, citation_count: int, previews: Sequence[str] = ()) -> str:
+    """An answer's text (Markdown quoted from the KB) as safe HTML with clickable [n] markers; `previews[n-1]`
+    is what a hover on [n] shows."""
     md = _markdown(True)
     tokens = md.parse(text)
-    _link_citations(tokens, turn, citation_count)
+    _link_citations(tokens, turn, citation_count, previews)
     return sanitize(md.renderer.render(tokens, md.options, {}))
+
+
+def sources_html(turn: int, citations: Sequence[dict], previews: Sequence[str] = (), title: str = "Sources") -> str:
+    """The one list of an answer's sources: "[n] heading", file and lines, the quoted lines on hover."""
+    if not citations:
+        return ""
+    items = []
+    for n, c in enumerate(citations, start=1):
+        preview = previews[n - 1] if n <= len(previews) else ""
+        where = f'{c["file"]} \u00b7 lines {c["start_line"]}\u2013{c["end_line"]}'
+        label = f"[{n}] {c['heading_path']}"
+        items.append(f'<li>{cite_link(turn, n, preview, label)} '
+                     f'<small class="where">{escape(where)}</small></li>')
+    return sanitize(f'<div class="lb-sources"><div class="sources-title">{escape(title)}</div>'
+                    f'<ol>{"".join(items)}</ol></div>')
 
 
 def question_html(text: str) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import click
 
 from lifecycle_bot.core.settings import Settings
+from lifecycle_bot.render.progress import eta_text
 
 
 class BotError(click.ClickException):
@@ -49,13 +50,6 @@ def progress_printer(label: str = "embedding") -> Callable[[int, int], None]:
         click.echo(f"{label}: {done:,}/{total:,} sections and sentences{left}", err=True)
 
     return show
-
-
-def eta_text(seconds: float) -> str:
-    """A rough remaining time for people: "40 s", "3 min"."""
-    if seconds < 90:
-        return f"{max(5, round(seconds / 5) * 5):.0f} s"
-    return f"{round(seconds / 60):.0f} min"
 
 
 def _open_bot_for_questions(ctx: click.Context):

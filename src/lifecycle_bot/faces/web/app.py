@@ -1,8 +1,10 @@
-"""The Gradio app: streamed cited answers, a citation viewer, paste triage, votes and review.
+"""The Gradio app: cited answers, a citation viewer, paste triage, votes and review.
 
-Built on `Bot.ask` as it is. All per-user state (turns, their citations, the opaque section ids
-they point at) lives server-side in `gr.State`; the browser only ever sends back "turn t,
-citation n", so a request can never name a file. Everything shown is rendered by `render`.
+Built on `Bot.ask` as it is. Per-user state (turns, their citations, the opaque section ids they point at)
+is kept in the browser's storage (`gr.BrowserState`), so a conversation survives a reload; the server never
+trusts it to name a file: a citation opens only a section the index holds, and every string is escaped.
+Everything shown is rendered by `render`; the page's own behaviour (copy, previews, the mobile sheet, zoom)
+is `static/ui.js`.
 """
 
 from __future__ import annotations
@@ -12,108 +14,87 @@ import lifecycle_bot  # noqa: F401  (offline environment before gradio is import
 import html
 import logging
 import re
+import secrets
 import shlex
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
 
 from lifecycle_bot import render
-from lifecycle_bot.core.bot import Bot, QuestionError
-from lifecycle_bot.feedback.store import Feedback, FeedbackStore, export_candidates
-from lifecycle_bot.core.index.store import IndexUnavailable
 from lifecycle_bot.core.answer.generate import join_sentences
-from lifecycle_bot.core.types import Answer, Delta, PasteFinding
+from lifecycle_bot.core.bot import Bot, QuestionError
+from lifecycle_bot.core.index.store import IndexUnavailable
 from lifecycle_bot.core.settings import Settings
+from lifecycle_bot.core.types import Answer, Delta, PasteFinding
 from lifecycle_bot.faces.web.viewer import SectionIndex
+from lifecycle_bot.feedback.store import Feedback, FeedbackStore, export_candidates
+from lifecycle_bot.render.progress import eta_text
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MERMAID_URL = f"/gradio_api/file={STATIC_DIR / 'mermaid.min.js'}"
+UI_JS_URL = f"/gradio_api/file={STATIC_DIR / 'ui.js'}"
+WELCOME = (
+    "### Ask how a task runs under Airflow's KubernetesExecutor\n"
+    "From the scheduler queueing it to the worker pod's cleanup: pods stuck in `Pending`, `OOMKilled`, "
+    "image pulls, missing logs, RBAC, zombies, `pod_override` and the `[kubernetes_executor]` settings. "
+    "Paste `kubectl describe pod` output or a log too. Every answer quotes the local docs and cites them.\n\n"
+    "*Not covered:* the KubernetesPodOperator, the Celery and other executors, and Kubernetes beyond a task's pod."
+)
 EXAMPLES = [
     "Why is my pod Pending?",
-    "What does task_publish_max_retries do?",
     "My task was OOMKilled with exit code 137. How do I fix it?",
-    "What is the difference between ErrImagePull and ImagePullBackOff?",
-    "What happens after the worker pod starts running?",
+    "How do I give one task 4 CPUs and 16Gi of memory?",
+    "Show me the pod lifecycle diagram",
 ]
+# Thumbs are Gradio's own; the other options sit under its flag icon and are preset reasons for a down vote.
+REASONS = ("Wrong section", "Incomplete", "Incorrect", "Out of date")
+FEEDBACK_OPTIONS = ("Like", "Dislike", *REASONS)
+DIAGRAM_WORDS = re.compile(r"\b(diagrams?|charts?|flow ?charts?|drawings?|draw|pictures?|visuali[sz]e|sketch|"
+                           r"excalidraw|mermaid|illustrat\w*)\b", re.IGNORECASE)
 PASTE_EXAMPLE = (
     "Events:\n  Type     Reason            Age   From               Message\n"
     "  ----     ------            ----  ----               -------\n"
     "  Warning  FailedScheduling  2m    default-scheduler  0/3 nodes are available: 3 Insufficient memory."
 )
-VIEWER_HINT = '<div class="lb-viewer"><p class="muted">Click a <b>[n]</b> marker in an answer, or a source above, to see the cited section here.</p></div>'
-NO_SOURCES = '<div class="sources"><p class="muted">Sources of the selected answer appear here.</p></div>'
+VIEWER_HINT = ('<div class="lb-viewer lb-hint"><p class="muted">Sources open here: click a <b>[n]</b> in an answer, '
+               'or one of its sources.</p></div>')
+TRIAGE_VIEWER_HINT = '<div class="lb-viewer"><p class="muted">Click a section under <b>Read</b> to see it here.</p></div>'
 REVIEW_HEADERS = ["last seen", "question", "times", "why", "reasons", "confidence"]
+MAX_TURNS = 40  # kept in the browser's storage; older turns of a long conversation drop out
 _REF = re.compile(r"^(\d{1,6})-(\d{1,3})$")
+_SECTION_ID = re.compile(r"^[0-9a-f]{16}$")
 
-# Local fonts only: the default theme would fetch Google Fonts, and this app runs offline.
+# Local fonts only: the default theme would fetch Google Fonts, and this app runs offline. The highlight of a
+# cited line comes from the theme (light and dark), never a fixed colour.
 THEME = gr.themes.Default(
     font=[gr.themes.Font("system-ui"), "sans-serif"],
     font_mono=[gr.themes.Font("ui-monospace"), "monospace"],
 )
-CSS = (Path(__file__).resolve().parent / "static" / "ui.css").read_text(encoding="utf-8")
+CSS = (STATIC_DIR / "ui.css").read_text(encoding="utf-8")
 
-# Registers one capture-phase listener for every citation link on the page (answers and the
-# sources list) and forwards "turn-n" to the viewer's click event; the listener always calls the
-# viewer's latest `trigger`, so a re-mounted viewer still works. Then draws Mermaid and scrolls
-# the first highlighted block into view whenever the viewer's content changes.
+# The viewer's trigger, for ui.js's one citation listener; then Mermaid and the first highlight on every change.
 VIEWER_JS = """
 window.__lbTrigger = trigger;
-if (!window.__lbCiteListener) {
-  window.__lbCiteListener = true;
-  document.addEventListener('click', (ev) => {
-    const a = ev.target && ev.target.closest ? ev.target.closest('a[href^="#cite-"]') : null;
-    if (!a) return;
-    ev.preventDefault();
-    ev.stopPropagation();
-    if (window.__lbTrigger) window.__lbTrigger('click', {ref: a.getAttribute('href').slice(6)});
-  }, true);
-}
-const draw = () => {
-  if (window.mermaid) {
-    if (!window.__lbMermaidReady) {
-      window.mermaid.initialize({startOnLoad: false, securityLevel: 'strict', theme: 'default'});
-      window.__lbMermaidReady = true;
-    }
-    const nodes = element.querySelectorAll('pre.mermaid:not([data-processed])');
-    if (nodes.length) window.mermaid.run({nodes}).catch((e) => console.warn('mermaid', e));
-  }
-  const hit = element.querySelector('.cited');
-  if (hit) hit.scrollIntoView({block: 'nearest'});
-};
+const draw = () => { if (window.lbViewerChanged) window.lbViewerChanged(element); };
 watch('value', draw);
 draw();
 """
-# Triage reports link cited sections as "#section-<id>" (render.triage.section_link); this listener opens them
-# in the Triage tab's own viewer. The id is opaque: the handler renders only a section the index holds.
-SECTION_JS = """
-window.__lbSectionTrigger = trigger;
-if (!window.__lbSectionListener) {
-  window.__lbSectionListener = true;
-  document.addEventListener('click', (ev) => {
-    const a = ev.target && ev.target.closest ? ev.target.closest('a[href^="#section-"]') : null;
-    if (!a) return;
-    ev.preventDefault();
-    ev.stopPropagation();
-    if (window.__lbSectionTrigger) window.__lbSectionTrigger('click', {section: a.getAttribute('href').slice(9)});
-  }, true);
-}
-"""
-TRIAGE_VIEWER_HINT = '<div class="lb-viewer"><p class="muted">Click a section under <b>Read</b> to see it here.</p></div>'
-_SECTION_ID = re.compile(r"^[0-9a-f]{16}$")
-COPY_JS = "(text) => { if (text && navigator.clipboard) { navigator.clipboard.writeText(text).catch(() => {}); } }"
+# Triage reports link cited sections as "#section-<id>" (render.triage.section_link); ui.js opens them in the
+# Triage tab's own viewer. The id is opaque: the handler renders only a section the index holds.
+SECTION_JS = "window.__lbSectionTrigger = trigger;"
 
 
 class Startup:
     """Builds the index if there is none, then loads it, once, in the background.
 
-    The page polls this object, so every visitor sees the same progress bar, and a failure becomes
-    a message with the command that fixes it instead of a traceback.
+    The page polls this object, so every visitor sees the same progress (the real stage, how far, about how
+    long), and a failure becomes a message with the command that fixes it instead of a traceback.
     """
 
     def __init__(self, bot: Bot):
@@ -123,6 +104,8 @@ class Startup:
         self.total = 0
         self.message = ""
         self.fix = ""
+        self.started = time.monotonic()
+        self.embedding_since: float | None = None
         self.sections: SectionIndex | None = None
         self._sections_generation: object = None
         self._sections_lock = threading.Lock()
@@ -131,16 +114,18 @@ class Startup:
 
     def start(self) -> "Startup":
         if self._thread is None:
+            self.started = time.monotonic()
             self._thread = threading.Thread(target=self.run, name="index-startup", daemon=True)
             self._thread.start()
         return self
 
     def _progress(self, done: int, total: int) -> None:
+        if self.embedding_since is None or done == 0:
+            self.embedding_since = time.monotonic()
         self.state, self.done, self.total = "building", done, total
 
     def run(self) -> None:
         try:
-            self.state = "building"
             self.bot.open(progress=self._progress)
             for error in self.bot.ingest_errors:  # a skipped file is said, the rest of the KB is served
                 log.warning("knowledge base: %s", error)
@@ -156,6 +141,32 @@ class Startup:
             self._fail(f"{type(exc).__name__}: {exc}", self._command("index --rebuild"))
         finally:
             self._ready.set()
+
+    def stage(self) -> tuple[str, float | None, str]:
+        """(what is happening, fraction done or None, time left or "") for people watching the first start."""
+        if self.state == "building" and self.total:
+            if self.done >= self.total:
+                return "Saving the index (search data and the fast model)", None, ""
+            left = ""
+            spent = time.monotonic() - (self.embedding_since or self.started)
+            if self.done and spent > 2:
+                left = f"about {eta_text(spent / self.done * (self.total - self.done))} left"
+            return (f"Embedding the knowledge base: {self.done:,} of {self.total:,} sections and sentences",
+                    self.done / self.total, left)
+        if self.state == "loading":
+            return "Loading the index", None, ""
+        return "Reading the knowledge base and loading the embedding model", None, ""
+
+    def status_html(self) -> str:
+        what, fraction, left = self.stage()
+        bar = (f'<progress max="1000" value="{round(fraction * 1000)}"></progress>' if fraction is not None
+               else "<progress></progress>")
+        spent = time.monotonic() - self.started
+        first = ("The first start builds the search index of the docs; later starts reuse it."
+                 if self.state == "building" else "")
+        when = " \u00b7 ".join(x for x in (left, f"{spent:.0f} s so far") if x)
+        return (f'<div class="lb-starting" role="status"><div class="lb-stage">{render.escape(what)}</div>{bar}'
+                f'<div class="muted">{render.escape(when)}</div><div class="muted">{render.escape(first)}</div></div>')
 
     def current_sections(self) -> SectionIndex:
         """The viewer's sections of the generation the bot answers from (rebuilt after a re-index)."""
@@ -196,11 +207,19 @@ class Startup:
 
 
 def _session(state: dict | None) -> dict:
-    state = dict(state or {})
-    state.setdefault("id", uuid.uuid4().hex)
-    state.setdefault("turns", [])
-    state.setdefault("selected", None)
+    """The browser's copy of a conversation, with every key present (anything else: a new conversation)."""
+    state = dict(state) if isinstance(state, dict) else {}
+    if not isinstance(state.get("id"), str):
+        state["id"] = uuid.uuid4().hex
+    if not isinstance(state.get("turns"), list) or not all(isinstance(t, dict) for t in state["turns"]):
+        state["turns"] = []
+    state.setdefault("vote", None)
     return state
+
+
+def _event_data(evt: object) -> dict:
+    data = getattr(evt, "_data", None)
+    return data if isinstance(data, dict) else {}
 
 
 class App:
@@ -212,23 +231,35 @@ class App:
         self.store = store
 
     # -- startup ---------------------------------------------------------------------------
-    def wait_ready(self, progress: Callable = gr.Progress()) -> tuple:
+    def wait_ready(self) -> Iterator[tuple]:
+        """The real stage of the first start, twice a second, until the chat (or the fix) can be shown."""
         while not self.startup.finished():
-            if self.startup.state == "building" and self.startup.total:
-                progress((self.startup.done, self.startup.total), desc="Building the index", unit="chunks")
-            elif self.startup.state == "loading":
-                progress(1.0, desc="Loading the index and the embedding model")
-            else:  # before the first batch is embedded: reading the KB, loading the model
-                progress(0.0, desc="Reading the knowledge base")
-            time.sleep(0.2)
+            yield gr.update(value=self.startup.status_html(), visible=True), gr.skip(), gr.skip()
+            time.sleep(0.5)
         if self.startup.ready:
-            return gr.update(visible=False), gr.update(visible=False), gr.update(visible=True)
-        return gr.update(visible=False), gr.update(value=self.startup.error_html(), visible=True), gr.update(visible=False)
+            yield gr.update(visible=False), gr.update(visible=False), gr.update(visible=True)
+        else:
+            yield gr.update(visible=False), gr.update(value=self.startup.error_html(), visible=True), gr.update(visible=False)
+
+    def restore(self, state: dict) -> tuple:
+        """The conversation kept in the browser, drawn again after a reload (from its records, escaped)."""
+        state = _session(state)
+        if not self.startup.ready:
+            return [], state
+        chat: list[dict] = []
+        for turn, record in enumerate(state["turns"]):
+            try:
+                chat.append({"role": "user", "content": render.for_chat(render.question_html(str(record["question"])))})
+                record["message_index"] = len(chat)
+                chat.append({"role": "assistant", "content": self._bubble(record, turn)})
+            except (KeyError, TypeError, ValueError, AttributeError):
+                log.info("a stored conversation could not be read; starting a new one")
+                return [], _session(None)
+        return chat, state
 
     # -- asking ----------------------------------------------------------------------------
-
     def events(self, question: str, history: list[str]) -> Iterator[Delta | Answer]:
-        """Checked sentences while a model writes, then the answer (extractive: the answer only).
+        """Checked sentences while a model writes, then the answer (extractive: the answer only, at once).
 
         No lock here: the Bot guards its shared BM25 retriever itself, so users are answered in parallel.
         """
@@ -238,50 +269,87 @@ class App:
             yield self.bot.ask(question, history=history)
 
     def _record(self, text: str, history: list[str], answer: Answer, message_index: int) -> dict:
-        sections = self.startup.current_sections() if self.startup.ready else None
-        record = answer.to_dict()  # the one serialiser; the web app adds its opaque section ids
+        """What the browser keeps of one answer: the serialised answer plus the viewer's opaque ids, the lines
+        each citation quotes and their previews, and the diagram shown for a diagram question."""
+        sections = self.startup.current_sections()
+        record = answer.to_dict()  # the one serialiser; the web app adds its own keys
         record["confidence"] = answer.confidence
+        record["message"] = answer.body if answer.refused else answer.message
         for c, d in zip(answer.citations, record["citations"]):
-            d["section"] = sections.id_for(c.file, c.anchor, c.heading_path) if sections else None
+            d["section"] = sections.id_for(c.file, c.anchor, c.heading_path)
+            d["quoted"] = sections.quoted_lines(d["section"], (c.start_line, c.end_line), answer.body)
+            d["preview"] = sections.quote(d["section"], d["quoted"])
+        record["drawing"] = self._drawing_for(text, answer, sections) if not answer.refused else None
         return {**record, "question": text, "history": history, "message_index": message_index}
 
+    @staticmethod
+    def _drawing_for(question: str, answer: Answer, sections: SectionIndex) -> dict | None:
+        """For a question about a diagram: the first of the top sections that has one (Excalidraw or Mermaid)."""
+        if not DIAGRAM_WORDS.search(question):
+            return None
+        for hit in answer.hits[:6]:
+            sid = sections.id_for(hit.chunk.file, hit.chunk.anchor, hit.chunk.heading_path)
+            if sid and sections.drawing(sid, hit.chunk.element_ids):
+                return {"section": sid, "heading": hit.chunk.heading_path, "file": hit.chunk.file}
+        return None
+
     def _bubble(self, record: dict, turn: int, text: str | None = None, final: bool = True) -> str:
-        shown = record["answer"] if text is None else text
-        parts = [render.answer_html(shown, turn, len(record["citations"]))]
-        if final:
-            if record["paste_findings"]:
-                findings = [PasteFinding(**p) for p in record["paste_findings"]]
-                parts.append(render.paste_html(record["question"], findings))
-            what = "declined" if record["refused"] else f"{len(record['citations'])} sources"
-            how = f" \u00b7 written by {render.escape(record['model'])}, checked against the docs" \
-                if record.get("mode") == "generated" else ""
-            parts.append(f'<p class="meta">{what} \u00b7 confidence {record["confidence"]:.2f}{how}</p>')
-            if record.get("notice"):
-                parts.append(f'<p class="notice">{render.escape(record["notice"])}</p>')
+        citations = record["citations"]
+        previews = [str(c.get("preview", "")) for c in citations]
+        shown = record.get("message", record["answer"]) if text is None else text
+        parts = [render.answer_html(shown, turn, len(citations), previews)]
+        if not final:
+            return render.for_chat("".join(parts))
+        drawing = record.get("drawing")
+        if isinstance(drawing, dict) and self.startup.ready:
+            svg = self.startup.current_sections().drawing(drawing.get("section"))
+            if svg:
+                parts.append(f'<figure class="lb-figure">{svg}<figcaption>{render.escape(drawing.get("heading", ""))}'
+                             f' \u00b7 <code>{render.escape(drawing.get("file", ""))}</code> \u00b7 click to enlarge'
+                             f'</figcaption></figure>')
+        if record["paste_findings"]:
+            findings = [PasteFinding(**p) for p in record["paste_findings"]]
+            parts.append(render.paste_html(record["question"], findings))
+        title = "Nearest sections (the answer was declined)" if record["refused"] else "Sources"
+        parts.append(render.sources_html(turn, citations, previews, title))
+        how = f" \u00b7 written by {render.escape(record['model'])}, checked against the docs" \
+            if record.get("mode") == "generated" else ""
+        what = "declined" if record["refused"] else f"{len(citations)} sources"
+        slack = render.slack_mrkdwn(record["answer"], record["confidence"], record["refused"])
+        parts.append(
+            f'<div class="meta"><span>{what} \u00b7 confidence {record["confidence"]:.2f}{how}</span>'
+            f'<span class="lb-actions"><a class="lb-act" href="#copy-md-{turn}" title="Copy the answer as Markdown">'
+            f'Copy</a><a class="lb-act" href="#copy-slack-{turn}" title="Copy as Slack mrkdwn">Copy for Slack</a></span>'
+            f'</div><pre class="lb-copy lb-md">{render.escape(record["answer"])}</pre>'
+            f'<pre class="lb-copy lb-slack">{render.escape(slack)}</pre>')
+        if record.get("notice"):
+            parts.append(f'<p class="notice">{render.escape(record["notice"])}</p>')
         return render.for_chat("".join(parts))
 
     def ask(self, question: str, paste: str, chat: list, state: dict) -> Iterator[tuple]:
-        """Stream one answer: the user's turn at once, then the answer growing (word by word when quoted,
-        sentence by sentence as a model writes and the check passes them)."""
+        """One answer: the user's turn at once, then the answer (sentence by sentence only while a model
+        writes). Outputs: chat, state, question, paste, status, stop button, comment row."""
         state = _session(state)
         chat = list(chat or [])
         text = "\n\n".join(p.strip() for p in (question or "", paste or "") if p and p.strip())
+        keep = (gr.skip(), gr.skip(), gr.skip())
         if not text:
-            yield chat, state, gr.skip(), gr.skip(), gr.skip(), "Type a question (or paste kubectl output) first."
+            yield chat, state, gr.skip(), gr.skip(), "Type a question (or paste kubectl output) first.", *keep[:2]
             return
         if not self.startup.ready:
-            yield chat, state, gr.skip(), gr.skip(), gr.skip(), "The index is not ready yet; try again in a moment."
+            yield chat, state, gr.skip(), gr.skip(), "The index is not ready yet; try again in a moment.", *keep[:2]
             return
         try:
             self.bot.validate(text)
         except QuestionError as exc:  # keep what the user typed so it can be shortened
-            yield chat, state, gr.skip(), gr.skip(), gr.skip(), f"I cannot take that question: {exc}"
+            yield chat, state, gr.skip(), gr.skip(), f"I cannot take that question: {exc}", *keep[:2]
             return
-        history = [t["question"] for t in state["turns"]]
+        history = [str(t.get("question", "")) for t in state["turns"]]
         chat.append({"role": "user", "content": render.for_chat(render.question_html(text))})
-        waiting = "Searching the docs and writing the answer" if self.bot.settings.llm else "Searching the docs"
-        chat.append({"role": "assistant", "content": f'<p class="muted">{waiting}\u2026</p>'})
-        yield chat, state, "", "", gr.skip(), ""
+        writing = bool(self.bot.settings.llm)
+        waiting = "Searching the docs and writing the answer" if writing else "Searching the docs"
+        chat.append({"role": "assistant", "content": f'<p class="muted lb-waiting">{waiting}\u2026</p>'})
+        yield chat, state, "", "", "", gr.update(visible=writing), gr.update(visible=False)
         turn = len(state["turns"])
         answer, written = None, []
         try:
@@ -291,26 +359,42 @@ class App:
                     break
                 written.append(event.text)
                 partial = render.answer_html(join_sentences(written), turn, 0)
-                chat[-1] = {"role": "assistant", "content": render.for_chat(partial + '<p class="muted">\u2026</p>')}
-                yield chat, state, gr.skip(), gr.skip(), gr.skip(), ""
+                chat[-1] = {"role": "assistant", "content": render.for_chat(partial + '<p class="muted lb-waiting">\u2026</p>')}
+                yield chat, state, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         except QuestionError as exc:
             chat[-1] = {"role": "assistant", "content": render.for_chat(
                 f'<p class="error">I cannot take that question: {render.escape(exc)}</p>')}
-            yield chat, state, gr.skip(), gr.skip(), gr.skip(), ""
+            yield chat, state, gr.skip(), gr.skip(), gr.skip(), gr.update(visible=False), gr.skip()
             return
         except Exception as exc:  # keep the page alive; the log has the traceback
             log.exception("ask failed")
             chat[-1] = {"role": "assistant", "content": render.for_chat(
                 f'<p class="error">Something went wrong while answering ({render.escape(type(exc).__name__)}).</p>')}
-            yield chat, state, gr.skip(), gr.skip(), gr.skip(), ""
+            yield chat, state, gr.skip(), gr.skip(), gr.skip(), gr.update(visible=False), gr.skip()
             return
         record = self._record(text, history, answer, len(chat) - 1)
-        state["turns"] = state["turns"] + [record]
-        state["selected"] = turn
+        state["turns"] = (state["turns"] + [record])[-MAX_TURNS:]
+        if len(state["turns"]) < turn + 1:  # the oldest turns dropped out: draw the kept ones again
+            chat, state = self.restore(state)
+        else:
+            chat[-1] = {"role": "assistant", "content": self._bubble(record, turn)}
         if answer.refused:
-            self._log_declined(state, turn)
-        chat[-1] = {"role": "assistant", "content": self._bubble(record, turn)}
-        yield chat, state, gr.skip(), gr.skip(), self.sources_html(state), ""
+            self._log_declined(state, len(state["turns"]) - 1)
+        yield chat, state, gr.skip(), gr.skip(), gr.skip(), gr.update(visible=False), gr.skip()
+
+    def ask_example(self, chat: list, state: dict, evt: gr.SelectData) -> Iterator[tuple]:
+        """A welcome example clicked: asked as if typed."""
+        value = evt.value if isinstance(evt.value, dict) else {"text": str(evt.value or "")}
+        yield from self.ask(str(value.get("text", "")), "", chat, state)
+
+    def stopped(self, chat: list) -> tuple:
+        """After Stop: the half-written answer stays, marked as stopped."""
+        chat = list(chat or [])
+        if chat and chat[-1].get("role") == "assistant":
+            content = str(chat[-1].get("content", ""))
+            content = content.replace('<p class="muted lb-waiting">\u2026</p>', "")
+            chat[-1] = {"role": "assistant", "content": content + '<p class="notice">Stopped; ask again to get the whole answer.</p>'}
+        return chat, gr.update(visible=False)
 
     def _log_declined(self, state: dict, turn: int) -> None:
         record = state["turns"][turn]
@@ -323,79 +407,61 @@ class App:
         return Feedback.from_answer(record, record["question"], record["history"], state["id"], turn, vote, reason)
 
     def new_conversation(self) -> tuple:
-        return [], _session(None), "", "", NO_SOURCES, VIEWER_HINT, "", ""
+        return ([], _session(None), "", "", VIEWER_HINT, "", gr.update(visible=False), "")
 
     # -- citations -------------------------------------------------------------------------
-    def sources_html(self, state: dict) -> str:
-        state = _session(state)
-        turn = state["selected"]
-        if turn is None or not 0 <= turn < len(state["turns"]):
-            return NO_SOURCES
-        record = state["turns"][turn]
-        if not record["citations"]:
-            return NO_SOURCES
-        items = []
-        for n, c in enumerate(record["citations"], start=1):
-            lines = f"lines {c['start_line']}\u2013{c['end_line']}"
-            items.append(f'<li><a class="cite source" href="#cite-{turn}-{n}">[{n}] '
-                         f'{render.escape(c["heading_path"])}</a><br><small><code>{render.escape(c["file"])}'
-                         f'</code> \u00b7 {lines}</small></li>')
-        title = f"Sources of answer {turn + 1}" + (" (nearest sections; the answer was declined)" if record["refused"] else "")
-        return render.sanitize(f'<div class="sources"><div class="sources-title">{render.escape(title)}</div>'
-                               f'<ol>{"".join(items)}</ol></div>')
-
     def open_citation(self, state: dict, evt: gr.EventData) -> tuple:
         """Show citation "turn-n" of this session; anything else shows nothing."""
         state = _session(state)
-        ref = str((getattr(evt, "_data", None) or {}).get("ref", ""))
-        return (*self.citation_view(state, ref), state)
+        return self.citation_view(state, str(_event_data(evt).get("ref", ""))), state
 
-    def citation_view(self, state: dict, ref: str) -> tuple[str, str]:
+    def citation_view(self, state: dict, ref: str) -> str:
         m = _REF.match(ref or "")
         if not m or not self.startup.ready:
-            return gr.skip(), gr.skip()
+            return gr.skip()
         turn, n = int(m.group(1)), int(m.group(2))
-        if not (0 <= turn < len(state["turns"]) and 1 <= n <= len(state["turns"][turn]["citations"])):
-            return gr.skip(), gr.skip()
+        if not (0 <= turn < len(state["turns"]) and 1 <= n <= len(state["turns"][turn].get("citations", []))):
+            return gr.skip()
         c = state["turns"][turn]["citations"][n - 1]
-        state["selected"] = turn
-        html = self.startup.current_sections().render(c["section"], (c["start_line"], c["end_line"]), c["element_ids"],
-                                            heading=c["heading_path"])
-        return html, self.sources_html(state)
-
-    def select_message(self, state: dict, evt: gr.SelectData) -> tuple:
-        state = _session(state)
-        index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-        for turn, record in enumerate(state["turns"]):
-            if record["message_index"] in (index, index + 1):
-                state["selected"] = turn
-        return self.sources_html(state), state
-
-    # -- Slack -----------------------------------------------------------------------------
-    def slack(self, state: dict) -> str:
-        state = _session(state)
-        turn = state["selected"]
-        if turn is None or not 0 <= turn < len(state["turns"]):
-            return ""
-        record = state["turns"][turn]
-        return render.slack_mrkdwn(record["answer"], record["confidence"], record["refused"])
+        try:
+            span = (int(c["start_line"]), int(c["end_line"]))
+            quoted = [int(x) for x in c.get("quoted", [])][:5000]
+        except (KeyError, TypeError, ValueError):
+            return gr.skip()
+        return self.startup.current_sections().render(
+            c.get("section"), span, [str(i) for i in c.get("element_ids", [])][:500],
+            heading=str(c.get("heading_path", "")), quoted=quoted)
 
     # -- feedback --------------------------------------------------------------------------
-    def vote(self, state: dict, reason: str, data: gr.LikeData) -> tuple:
+    def vote(self, state: dict, data: gr.LikeData) -> tuple:
+        """A thumb or a preset reason on the message itself; then an optional comment box right under the chat."""
         state = _session(state)
         index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
-        turn = next((t for t, r in enumerate(state["turns"]) if r["message_index"] == index), None)
+        turn = next((t for t, r in enumerate(state["turns"]) if r.get("message_index") == index), None)
         if turn is None:
-            return "That message is not an answer.", gr.skip()
+            return "That message is not an answer.", state, gr.update(visible=False)
         if data.liked is True:
-            vote = "up"
+            vote, reason = "up", ""
         elif data.liked is False:
-            vote = "down"
+            vote, reason = "down", ""
+        elif isinstance(data.liked, str) and data.liked in REASONS:
+            vote, reason = "down", data.liked
         else:
-            return "Vote removed (the earlier vote stays recorded).", gr.skip()
-        self.store.add(self._feedback(state, turn, state["turns"][turn], vote, reason or ""))
-        thanks = "Thanks \u2014 recorded \U0001f44d." if vote == "up" else "Thanks \u2014 recorded \U0001f44e; it will show under Review."
-        return thanks, ""
+            return "Vote removed (the earlier vote stays recorded).", state, gr.update(visible=False)
+        row = self.store.add(self._feedback(state, turn, state["turns"][turn], vote, reason))
+        state["vote"] = row
+        what = "\U0001f44d" if vote == "up" else f"\U0001f44e{f' ({reason})' if reason else ''}"
+        return (f"Thanks: answer {turn + 1} recorded {what}. Add a comment below if you like.", state,
+                gr.update(visible=True))
+
+    def comment(self, state: dict, text: str) -> tuple:
+        """The optional comment after a vote, added to that vote."""
+        state = _session(state)
+        if not (text or "").strip():
+            return "Type a comment first, or just leave it.", gr.skip(), gr.skip()
+        if not isinstance(state.get("vote"), int) or not self.store.add_comment(state["vote"], text):
+            return "Vote on an answer first.", gr.skip(), gr.skip()
+        return "Thanks: your comment is recorded with your vote.", "", gr.update(visible=False)
 
     def review_table(self) -> list[list]:
         """One row per distinct question (newest first): how often, why, and the reasons given."""
@@ -412,6 +478,7 @@ class App:
                 row[4].append(fb.reason)
         return [[w, q, n, " + ".join(sorted(why)), " | ".join(reasons), c] for w, q, n, why, reasons, c in groups.values()]
 
+    # -- triage ----------------------------------------------------------------------------
     def triage_ticket(self, text: str) -> str:
         """Triage tab: one pasted ticket -> class, phase, evidence, sections, checklist (Markdown, escaped)."""
         from lifecycle_bot.triage.engine import triage
@@ -424,7 +491,7 @@ class App:
 
     def open_section(self, evt: gr.EventData) -> str:
         """Triage tab: show the section a report's "#section-<id>" link names; anything else shows nothing."""
-        sid = str((getattr(evt, "_data", None) or {}).get("section", ""))
+        sid = str(_event_data(evt).get("section", ""))
         if not _SECTION_ID.match(sid) or not self.startup.ready:
             return gr.skip()
         return self.startup.current_sections().render(sid)
@@ -449,6 +516,26 @@ class App:
         return str(path), f"{count} candidate rows written to `{path}` (add the good ones to eval/qa.jsonl)."
 
 
+def _browser_secret(data_dir: Path) -> str:
+    """The key the browser's stored conversation is sealed with, kept in the data dir so reloads and
+    restarts can read it back (a new data dir: old conversations start afresh)."""
+    path = Path(data_dir) / "browser-state.key"
+    try:
+        return path.read_text(encoding="ascii").strip() or _new_secret(path)
+    except (OSError, UnicodeDecodeError):
+        return _new_secret(path)
+
+
+def _new_secret(path: Path) -> str:
+    key = secrets.token_hex(32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(key, encoding="ascii")
+    except OSError:
+        log.warning("could not save %s; stored conversations will not survive a restart", path)
+    return key
+
+
 def build_app(bot: Bot, startup: Startup | None = None, store: FeedbackStore | None = None) -> gr.Blocks:
     """The Blocks app around `bot`; starts the index startup thread if the caller did not."""
     gr.set_static_paths([STATIC_DIR])
@@ -457,41 +544,43 @@ def build_app(bot: Bot, startup: Startup | None = None, store: FeedbackStore | N
     app = App(bot, startup, store)
 
     with gr.Blocks(title="lifecycle-bot", fill_width=True) as demo:
-        state = gr.State({})
-        gr.HTML('<div class="lb-header"><h1>lifecycle-bot</h1><p>Cited answers about the Airflow '
-                'KubernetesExecutor task lifecycle, from the local docs only.</p></div>')
-        starting = gr.HTML('<p class="muted">Preparing the knowledge base\u2026 (the first start builds the index, '
-                           'which can take a minute)</p>', elem_id="starting",
-                           min_height=120)
+        state = gr.BrowserState({}, storage_key="lifecycle-bot-conversation",
+                                secret=_browser_secret(bot.settings.data_dir))
+        gr.HTML('<div class="lb-header"><h1>lifecycle-bot</h1><p>Answers about Airflow tasks under the '
+                'KubernetesExecutor, quoted from the local docs.</p></div>',
+                head=f'<script src="{MERMAID_URL}"></script><script src="{UI_JS_URL}"></script>')
+        starting = gr.HTML(startup.status_html(), elem_id="starting")
         error_panel = gr.HTML(visible=False, elem_id="startup-error")
         with gr.Column(visible=False, elem_id="main") as main:
             with gr.Tabs():
                 with gr.Tab("Ask", id="ask"):
                     with gr.Row(equal_height=False):
-                        with gr.Column(scale=3, min_width=420):
-                            chat = gr.Chatbot(elem_id="chat", height=560, label="Conversation",
-                                              latex_delimiters=[], sanitize_html=True, allow_tags=False,
-                                              feedback_options=("Like", "Dislike"), buttons=["copy"])
-                            question = gr.Textbox(label="Question", elem_id="question", lines=1, max_lines=6,
-                                                  placeholder="e.g. Why is my pod Pending?  (Enter sends)")
-                            with gr.Accordion("Paste kubectl describe / events / logs (optional)", open=False):
-                                paste = gr.Textbox(label="Pasted output (Shift+Enter sends)", elem_id="paste", lines=8, max_lines=30,
-                                                   placeholder=PASTE_EXAMPLE)
-                            with gr.Row():
-                                ask_btn = gr.Button("Ask", variant="primary", elem_id="ask-btn")
-                                new_btn = gr.Button("New conversation", elem_id="new-btn")
-                            reason = gr.Textbox(label="Reason for your \U0001f44d / \U0001f44e (optional; type it, then vote on the answer)",
-                                                elem_id="reason", lines=1, max_lines=3)
+                        with gr.Column(scale=3, min_width=320, elem_id="chat-col"):
+                            chat = gr.Chatbot(elem_id="chat", height="min(62vh, 640px)", label="Conversation",
+                                              show_label=False, latex_delimiters=[], sanitize_html=True,
+                                              allow_tags=False, feedback_options=FEEDBACK_OPTIONS, buttons=[],
+                                              autoscroll=False, placeholder=WELCOME,
+                                              examples=[{"text": q} for q in EXAMPLES])
+                            with gr.Row(elem_id="ask-row", equal_height=True):
+                                question = gr.Textbox(show_label=False, elem_id="question", lines=1, max_lines=6,
+                                                      placeholder="Ask, or describe what you see (Enter sends)",
+                                                      scale=5, container=False)
+                                ask_btn = gr.Button("Ask", variant="primary", elem_id="ask-btn", scale=0, min_width=70)
+                                stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn", scale=0,
+                                                     min_width=70, visible=False)
                             status = gr.Markdown(elem_id="status")
-                            examples = gr.Examples(EXAMPLES, inputs=[question], label="Example questions")
-                        with gr.Column(scale=2, min_width=360):
-                            sources = gr.HTML(NO_SOURCES, elem_id="sources", js_on_load=None)
-                            viewer = gr.HTML(VIEWER_HINT, elem_id="viewer", js_on_load=VIEWER_JS,
-                                             head=f'<script src="{MERMAID_URL}"></script>', max_height=640,
-                                             autoscroll=False)
-                            slack_btn = gr.Button("Copy for Slack", elem_id="slack-btn", size="sm")
-                            slack_box = gr.Textbox(label="Slack mrkdwn", elem_id="slack", lines=6, max_lines=20,
-                                                   buttons=["copy"], interactive=False)
+                            with gr.Row(visible=False, elem_id="comment-row") as comment_row:
+                                comment_box = gr.Textbox(show_label=False, elem_id="comment", lines=1, max_lines=3,
+                                                         placeholder="What was wrong or missing? (optional)",
+                                                         scale=5, container=False)
+                                comment_btn = gr.Button("Send", elem_id="comment-btn", scale=0, min_width=70, size="sm")
+                            with gr.Row(elem_id="tools-row"):
+                                with gr.Accordion("Paste kubectl describe / events / logs", open=False, elem_id="paste-acc"):
+                                    paste = gr.Textbox(label="Pasted output (Shift+Enter sends)", elem_id="paste",
+                                                       lines=8, max_lines=30, placeholder=PASTE_EXAMPLE)
+                            new_btn = gr.Button("New conversation", elem_id="new-btn", size="sm", variant="secondary")
+                        with gr.Column(scale=2, min_width=320, elem_id="viewer-col"):
+                            viewer = gr.HTML(VIEWER_HINT, elem_id="viewer", js_on_load=VIEWER_JS, autoscroll=False)
                 with gr.Tab("Triage", id="triage"):
                     gr.Markdown("Paste a support ticket (any mix of prose, `kubectl` output and logs) to get its "
                                 "failure class, lifecycle phase, evidence lines, sections to read and next steps.")
@@ -514,26 +603,26 @@ def build_app(bot: Bot, startup: Startup | None = None, store: FeedbackStore | N
                     export_file = gr.File(label="Candidates", interactive=False)
                     export_msg = gr.Markdown()
 
-        demo.load(app.wait_ready, None, [starting, error_panel, main], show_progress="full",
-                  show_progress_on=[starting], concurrency_limit=None, api_visibility="private")
-        ask_io = dict(inputs=[question, paste, chat, state],
-                      outputs=[chat, state, question, paste, sources, status])
+        demo.load(app.wait_ready, None, [starting, error_panel, main], show_progress="hidden",
+                  concurrency_limit=None, api_visibility="private").then(
+            app.restore, [state], [chat, state], api_visibility="private")
+        outputs = [chat, state, question, paste, status, stop_btn, comment_row]
+        asking = dict(concurrency_limit=32, concurrency_id="ask", outputs=outputs)
         asks = [
-            ask_btn.click(app.ask, api_name="ask", concurrency_limit=32, concurrency_id="ask", **ask_io),
-            question.submit(app.ask, api_visibility="private", concurrency_limit=32, concurrency_id="ask", **ask_io),
-            paste.submit(app.ask, api_visibility="private", concurrency_limit=32, concurrency_id="ask", **ask_io),
-            examples.load_input_event.then(app.ask, api_visibility="private", concurrency_limit=32,
-                                           concurrency_id="ask", **ask_io),
+            ask_btn.click(app.ask, [question, paste, chat, state], api_name="ask", **asking),
+            question.submit(app.ask, [question, paste, chat, state], api_visibility="private", **asking),
+            paste.submit(app.ask, [question, paste, chat, state], api_visibility="private", **asking),
+            chat.example_select(app.ask_example, [chat, state], api_visibility="private", **asking),
         ]
-        reset_io = [chat, state, question, paste, sources, viewer, slack_box, status]
+        stop_btn.click(app.stopped, [chat], [chat, stop_btn], cancels=asks, api_visibility="private", queue=False)
+        reset_io = [chat, state, question, paste, viewer, status, comment_row, comment_box]
         new_btn.click(app.new_conversation, None, reset_io, cancels=asks, api_visibility="private", queue=False)
         chat.clear(app.new_conversation, None, reset_io, api_visibility="private", queue=False)
-        viewer.click(app.open_citation, [state], [viewer, sources, state], api_visibility="private",
-                     concurrency_limit=16)
-        chat.select(app.select_message, [state], [sources, state], api_visibility="private")
-        chat.like(app.vote, [state, reason], [status, reason], api_visibility="private")
-        slack_btn.click(app.slack, [state], [slack_box], api_visibility="private").then(
-            None, [slack_box], None, js=COPY_JS)
+        viewer.click(app.open_citation, [state], [viewer, state], api_visibility="private", concurrency_limit=16)
+        chat.like(app.vote, [state], [status, state, comment_row], api_visibility="private")
+        comment_io = dict(inputs=[state, comment_box], outputs=[status, comment_box, comment_row], api_visibility="private")
+        comment_btn.click(app.comment, **comment_io)
+        comment_box.submit(app.comment, **comment_io)
         triage_btn.click(app.triage_ticket, [ticket], [triage_out], api_name="triage", concurrency_limit=8)
         triage_viewer.click(app.open_section, None, [triage_viewer], api_visibility="private", concurrency_limit=16)
         batch_in.upload(app.triage_file, [batch_in], [batch_out, batch_msg], api_visibility="private",
@@ -553,7 +642,7 @@ def launch_options() -> dict:
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, open_browser: bool = False) -> None:
-    """Start the app; the index is built (with a progress bar in the page) if there is none."""
+    """Start the app; the index is built (with its progress in the page) if there is none."""
     bot = Bot(settings)
     demo = build_app(bot)
     demo.launch(server_name=host, server_port=port, inbrowser=open_browser, share=False,

@@ -9,15 +9,39 @@ only from inside the KB directory, because the drawing itself is not stored in t
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle_bot import render
+from lifecycle_bot.core.markdown import fences
 from lifecycle_bot.core.types import Chunk, section_id
 
 MAX_DIAGRAM_BYTES = 5_000_000
+PREVIEW_CHARS = 280
+_MD_NOISE = re.compile(r"^\s{0,3}(#{1,6}\s+|[-*+]\s+|\d{1,3}[.)]\s+|>\s?)|\*\*|__|`")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
+
+
+def _words(text: str) -> str:
+    """Text reduced to its words, to find a KB line inside an answer whatever Markdown marks either has."""
+    return " ".join(re.findall(r"\w+", _MD_NOISE.sub("", text.strip()).lower()))
+
+
+def preview_text(text: str, limit: int = PREVIEW_CHARS) -> str:
+    """Quoted lines as one short plain line for a hover: Markdown marks and table rules dropped, cut at a word."""
+    parts = []
+    for line in text.splitlines():
+        if not line.strip() or _TABLE_RULE.match(line) or line.lstrip().startswith(("```", "~~~")):
+            continue
+        line = _MD_NOISE.sub("", line.strip())
+        parts.append(" \u00b7 ".join(c.strip() for c in line.strip("|").split("|")) if "|" in line else line)
+    flat = " ".join(" ".join(parts).split())
+    if len(flat) <= limit:
+        return flat
+    return flat[: flat.rfind(" ", 0, limit - 1) if " " in flat[:limit] else limit - 1].rstrip(" ,;:") + "\u2026"
 
 
 @dataclass(frozen=True)
@@ -78,6 +102,49 @@ class SectionIndex:
     def get(self, sid: str) -> Section | None:
         return self._sections.get(sid) if isinstance(sid, str) else None
 
+    def quoted_lines(self, sid: str | None, span: tuple[int, int], answer: str) -> list[int]:
+        """The lines of the cited span that the answer quotes (what the viewer highlights); the whole span when
+        the answer quotes none of them word for word (a model's paraphrase, a declined answer)."""
+        section = self.get(sid)
+        if section is None or section.kind == "diagram":
+            return list(range(span[0], span[1] + 1))
+        said = _words(answer)
+        own = section.text.splitlines()
+        first = section.start_line
+        hits = [n for n in range(max(span[0], first), min(span[1], first + len(own) - 1) + 1)
+                if len(line := _words(own[n - first])) >= 12 and line in said]
+        return hits or list(range(span[0], span[1] + 1))
+
+    def quote(self, sid: str | None, lines: Iterable[int]) -> str:
+        """The cited lines of a section as a short preview ("" when the section is not indexed)."""
+        section = self.get(sid)
+        if section is None:
+            return ""
+        if section.kind == "diagram":
+            return preview_text(section.text)
+        own = section.text.splitlines()
+        picked = [own[n - section.start_line] for n in sorted(set(lines)) if 0 <= n - section.start_line < len(own)]
+        return preview_text("\n".join(picked) or section.text)
+
+    def drawing(self, sid: str | None, element_ids: Iterable[str] = ()) -> str:
+        """The diagram of a section, ready to show in an answer: the Excalidraw drawing (cited elements
+        lit), or the section's first Mermaid chart; "" when it has neither."""
+        section = self.get(sid)
+        if section is None:
+            return ""
+        label = render.escape(section.heading_path)
+        if section.kind == "diagram":
+            doc = self.diagram(section.file)
+            if not doc:
+                return ""
+            svg = render.excalidraw_svg(doc, tuple(element_ids) or section.element_ids, section.heading_path)
+            return f'<div class="lb-zoomable lb-excalidraw" title="{label}: click to enlarge">{svg}</div>'
+        chart = next((f for f in fences(section.text) if f.info.split(" ")[0] == "mermaid"), None)
+        if chart is None:
+            return ""
+        return (f'<div class="lb-zoomable" title="{label}: click to enlarge">'
+                f'<pre class="mermaid">{render.escape(chart.content)}</pre></div>')
+
     def diagram(self, file: str) -> dict | None:
         """The Excalidraw document of an indexed diagram file (None for anything else)."""
         if file not in self._diagram_files:
@@ -102,7 +169,7 @@ class SectionIndex:
         return doc
 
     def render(self, sid: str, lines: tuple[int, int] | None = None, element_ids: Iterable[str] = (),
-               heading: str = "") -> str:
+               heading: str = "", quoted: Iterable[int] = ()) -> str:
         """Viewer HTML for one section, cited lines (or diagram elements) highlighted.
 
         `heading` is the citation's own heading path (a sub-heading folded into its parent's
@@ -117,14 +184,17 @@ class SectionIndex:
         detail = f"lines {span[0]}\u2013{span[1]}"
         if section.kind == "diagram" and cited_ids:
             detail += f" \u00b7 {len(cited_ids)} cited elements"
-        head = (f'<div class="viewer-head"><div class="viewer-title">{render.escape(heading or section.heading_path)}</div>'
+        head = (f'<div class="viewer-head"><button type="button" class="viewer-close" aria-label="Back to the answer">'
+                f'\u2190 Back</button><div class="viewer-title">{render.escape(heading or section.heading_path)}</div>'
                 f'<div class="viewer-meta"><code>{render.escape(meta)}</code> \u00b7 {render.escape(detail)}</div></div>')
         if section.kind == "diagram":
             doc = self.diagram(section.file)
-            drawing = (f'<div class="diagram-wrap">{render.excalidraw_svg(doc, cited_ids, section.heading_path)}</div>'
+            drawing = (f'<div class="diagram-wrap lb-zoomable lb-excalidraw" title="Click to enlarge">'
+                       f'{render.excalidraw_svg(doc, cited_ids, section.heading_path)}</div>'
                        if doc else '<p class="muted">The drawing could not be read; its text follows.</p>')
             reading = render.markdown_html(section.text)
             body = f'{drawing}<div class="diagram-reading"><div class="muted">What this part of the diagram says:</div>{reading}</div>'
         else:
-            body = f'<div class="section-body">{render.markdown_html(section.text, section.start_line, span)}</div>'
+            marked = sorted(set(quoted)) or span
+            body = f'<div class="section-body">{render.markdown_html(section.text, section.start_line, marked)}</div>'
         return f'<div class="lb-viewer" data-section="{render.escape(section.id)}">{head}{body}</div>'
