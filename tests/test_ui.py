@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -61,7 +62,12 @@ def test_extractive_answer_comes_whole_after_the_placeholder_with_citations(app)
     assert "\n" not in chat[1]["content"]
     (record,) = state["turns"]
     assert record["citations"][0]["section"] and record["message_index"] == 1 and not record["refused"]
-    assert steps[0][2] == "" and 'href="#cite-0-1"' in steps[-1][4]  # box cleared, sources listed
+    assert steps[0][2] == "", "the box is cleared"
+    assert chat[1]["content"].count('class="lb-sources"') == 1, "one sources list, in the answer"
+    assert "Sources:" not in chat[1]["content"].split('class="lb-copy')[0], "the Markdown list is only in the copy text"
+    assert 'class="cite-pop"' in chat[1]["content"], "each [n] previews the lines it quotes"
+    assert record["citations"][0]["preview"] and record["citations"][0]["quoted"]
+    assert steps[0][5]["visible"] is False, "no Stop button without a model"
 
 
 def test_followups_pass_earlier_user_turns_as_history(app, monkeypatch):
@@ -84,9 +90,9 @@ def test_followups_pass_earlier_user_turns_as_history(app, monkeypatch):
 
 def test_empty_and_invalid_questions_do_not_break(app):
     steps = list(app.ask("   ", "", [], {}))
-    assert len(steps) == 1 and steps[0][0] == [] and "Type a question" in steps[0][5]
+    assert len(steps) == 1 and steps[0][0] == [] and "Type a question" in steps[0][4]
     steps = list(app.ask("x" * 9000, "", [], {}))
-    (chat, state, question_box, _, _, status), = steps
+    (chat, state, question_box, _, status, _, _), = steps
     assert chat == [] and state["turns"] == [] and "limit" in status
     assert question_box == gr.skip(), "the text stays in the box so it can be shortened"
 
@@ -98,17 +104,57 @@ def test_question_html_is_escaped_in_the_chat(app):
 
 def test_citation_opens_the_indexed_section_highlighted(app):
     _, _, state = run(app, "why is my pod Pending?")
-    html, sources, state = app.open_citation(state, click("0-1"))
-    assert "Pod stuck in Pending" in html and 'class="cited"' in html
+    html, state = app.open_citation(state, click("0-1"))
+    assert "Pod stuck in Pending" in html and re.search(r'class="[^"]*\bcited\b', html)
     assert "kubectl describe pod" in html  # the whole section, not only the cited lines
-    assert state["selected"] == 0 and "#cite-0-1" in sources
+
+
+def test_viewer_highlights_the_lines_the_answer_quotes_not_the_whole_span(app):
+    _, chat, state = run(app, "why is my pod Pending?")
+    c = state["turns"][0]["citations"][0]
+    span = set(range(c["start_line"], c["end_line"] + 1))
+    assert set(c["quoted"]) < span, "only the quoted lines of the cited span"
+    html, _ = app.open_citation(state, click("0-1"))
+    sections = app.startup.current_sections()
+    whole = sections.render(c["section"], (c["start_line"], c["end_line"]))
+    assert 0 < html.count("cited") < whole.count("cited")
+    assert c["preview"] and c["preview"] in chat[1]["content"]
+
+
+def test_a_question_about_a_diagram_shows_the_diagram_in_the_answer(app):
+    _, chat, state = run(app, "show me the diagram of the task flow")
+    drawing = state["turns"][0]["drawing"]
+    assert drawing and drawing["section"], state["turns"][0]
+    assert 'class="lb-figure"' in chat[-1]["content"] and "lb-zoomable" in chat[-1]["content"]
+    assert "<svg" in chat[-1]["content"] or 'class="mermaid"' in chat[-1]["content"]
+    _, chat, state = run(app, "why is my pod Pending?")
+    assert state["turns"][0]["drawing"] is None and "lb-figure" not in chat[-1]["content"]
+
+
+def test_conversation_is_drawn_again_from_the_browsers_copy(app):
+    _, chat, state = run(app, "why is my pod Pending?")
+    _, chat, state = run(app, "how do I fix it?", state, chat)
+    restored, state2 = app.restore(json.loads(json.dumps(state)))  # what localStorage gives back
+    assert [m["content"] for m in restored] == [m["content"] for m in chat]
+    assert app.open_citation(state2, click("1-1"))[0] != gr.skip()
+    for junk in (None, "x", {"turns": "x"}, {"turns": [{"question": 1}]}, {"turns": [{"citations": None}]}):
+        restored, fresh = app.restore(junk)
+        assert restored == [] and fresh["turns"] == []
 
 
 @pytest.mark.parametrize("ref", ["", "0-0", "0-99", "7-1", "../../etc/passwd", "0-1; rm", "guide.md", None])
 def test_viewer_ignores_refs_that_are_not_citations_of_this_session(app, ref):
     _, _, state = run(app, "why is my pod Pending?")
-    html, sources, _ = app.open_citation(state, SimpleNamespace(_data={"ref": ref}))
-    assert html == gr.skip() and sources == gr.skip()  # nothing is shown or changed
+    html, _ = app.open_citation(state, SimpleNamespace(_data={"ref": ref}))
+    assert html == gr.skip()  # nothing is shown or changed
+
+
+def test_a_tampered_citation_opens_no_file(app):
+    _, _, state = run(app, "why is my pod Pending?")
+    state["turns"][0]["citations"][0].update(section="../../etc/passwd", file="/etc/passwd", start_line="x")
+    assert app.open_citation(state, click("0-1"))[0] == gr.skip()
+    state["turns"][0]["citations"][0]["start_line"] = 1
+    assert "not in the index" in app.open_citation(state, click("0-1"))[0]
 
 
 def test_section_index_never_reads_files_outside_the_index(ready, tmp_path):
@@ -129,7 +175,7 @@ def test_diagram_citation_is_drawn_as_svg_with_cited_elements(app):
     _, _, state = run(app, "what does the scheduler send to the queue?")
     refs = [n for n, c in enumerate(state["turns"][0]["citations"], 1) if c["file"].endswith(".excalidraw")]
     assert refs, state["turns"][0]["citations"]
-    html, _, _ = app.open_citation(state, click(f"0-{refs[0]}"))
+    html, _ = app.open_citation(state, click(f"0-{refs[0]}"))
     assert "<svg" in html and 'class="el cited"' in html and ">Scheduler</tspan>" in html
 
 
@@ -142,14 +188,19 @@ def test_paste_answer_shows_which_lines_it_used(app):
     assert '<mark class="paste-hit">' in chat[-1]["content"] and "FailedScheduling" in chat[-1]["content"]
 
 
-def test_vote_down_with_reason_is_stored(app):
+def test_vote_on_the_message_with_a_preset_reason_then_a_comment(app):
     _, _, state = run(app, "why is my pod Pending?")
-    message, reason = app.vote(state, "it missed the taint case", like(1, False))
-    assert "recorded" in message and reason == ""
-    rows = sqlite3.connect(app.store.path).execute("SELECT question, vote, reason, citations FROM feedback").fetchall()
-    assert rows[0][:3] == ("why is my pod Pending?", "down", "it missed the taint case")
-    assert json.loads(rows[0][3])[0]["file"] == "guide.md"
-    assert app.vote(state, "", like(0, True))[0].startswith("That message is not an answer")
+    message, state, comment_row = app.vote(state, like(1, "Wrong section"))
+    assert "recorded" in message and comment_row["visible"] is True
+    message, box, row = app.comment(state, "it missed the taint case")
+    assert "recorded" in message and box == "" and row["visible"] is False
+    rows = sqlite3.connect(app.store.path).execute(
+        "SELECT question, vote, reason, citations, mode FROM feedback").fetchall()
+    assert rows[0][:3] == ("why is my pod Pending?", "down", "Wrong section: it missed the taint case")
+    assert json.loads(rows[0][3])[0]["file"] == "guide.md" and rows[0][4] == "extractive"
+    assert app.vote(state, like(0, True))[0].startswith("That message is not an answer")
+    assert app.vote(state, like(1, "not a preset"))[0].startswith("Vote removed")
+    assert app.comment({}, "no vote")[0] == "Vote on an answer first."
     assert app.store.count() == 1
 
 
@@ -157,7 +208,7 @@ def test_declined_questions_are_logged_reviewed_and_exported(app):
     _, chat, state = run(app, "what is the best pizza topping in naples?")
     assert state["turns"][0]["refused"] and "declined" in chat[-1]["content"]
     _, _, state2 = run(app, "why is my pod Pending?")
-    app.vote(state2, "", like(1, False))
+    app.vote(state2, like(1, False))
     run(app, "What is the best pizza topping in Naples?")  # the same question again: one row, asked twice
     table = app.review_table()
     assert {row[1] for row in table} == {"What is the best pizza topping in Naples?", "why is my pod Pending?"}
@@ -168,11 +219,17 @@ def test_declined_questions_are_logged_reviewed_and_exported(app):
     assert len(rows) == 2 and all(r["category"] == "from-feedback" for r in rows) and "2 candidate" in message
 
 
-def test_copy_for_slack_gives_mrkdwn_of_the_selected_answer(app):
-    assert app.slack({}) == ""
-    _, _, state = run(app, "why is my pod Pending?")
-    text = app.slack(state)
-    assert "Sources:" in text and "[1] guide.md" in text and "confidence" in text and "<" not in text
+def test_each_answer_carries_its_markdown_and_slack_copy(app):
+    import html as html_lib
+    import re
+
+    _, chat, state = run(app, "why is my pod Pending?")
+    content = chat[1]["content"]
+    md = html_lib.unescape(re.search(r'<pre class="lb-copy lb-md">(.*?)</pre>', content).group(1))
+    slack = html_lib.unescape(re.search(r'<pre class="lb-copy lb-slack">(.*?)</pre>', content).group(1))
+    assert md == state["turns"][0]["answer"] and "Sources:" in md and "<p>" not in md
+    assert "[1] guide.md" in slack and "confidence" in slack and not re.search(r"&(amp|lt|gt);", slack)
+    assert 'href="#copy-md-0"' in content and 'href="#copy-slack-0"' in content
 
 
 def test_startup_progress_then_ready(ready):
@@ -200,28 +257,38 @@ def test_startup_progress_then_ready(ready):
 
     startup = ui.Startup(SlowBot()).start()
     app = ui.App(SlowBot(), startup, FeedbackStore(bot.settings.data_dir / "x.sqlite3"))
-    calls: list = []
-
-    def progress(value, desc=None, unit="steps", **_):
-        calls.append(value)
-        if len(calls) == 3:
+    shown: list[str] = []
+    for starting, error, main in app.wait_ready():
+        if starting.get("visible"):
+            shown.append(starting["value"])
             gate.set()
-
-    starting, error, main = app.wait_ready(progress)
-    assert (64, 128) in calls
+    assert any("64 of 128 sections and sentences" in h and "<progress" in h for h in shown), shown
     assert main["visible"] is True and error["visible"] is False and starting["visible"] is False
+
+
+def test_startup_says_each_stage_with_the_time_left(ready):
+    bot, _ = ready
+    startup = ui.Startup(bot)
+    assert "Reading the knowledge base" in startup.stage()[0]
+    startup._progress(0, 1000)
+    startup.embedding_since -= 10
+    startup._progress(250, 1000)
+    what, fraction, left = startup.stage()
+    assert "250 of 1,000" in what and fraction == 0.25 and left == "about 30 s left"
+    startup._progress(1000, 1000)
+    assert startup.stage()[0].startswith("Saving the index")
 
 
 def test_startup_missing_kb_shows_a_page_with_the_fix(tmp_path):
     startup = ui.Startup(Bot(Settings(kb_dir=tmp_path / "nope", data_dir=tmp_path / "d")))
     startup.run()
     app = ui.App(startup.bot, startup, FeedbackStore(tmp_path / "fb.sqlite3"))
-    _, error, main = app.wait_ready(lambda *a, **k: None)
+    *_, (_, error, main) = app.wait_ready()
     assert error["visible"] is True and main["visible"] is False
     assert "knowledge-base directory not found" in error["value"] and "LIFECYCLE_BOT_KB" in error["value"]
     assert "Traceback" not in error["value"]
     steps = list(app.ask("why?", "", [], {}))
-    assert "not ready" in steps[-1][5]
+    assert "not ready" in steps[-1][4]
 
 
 def test_startup_corrupt_index_shows_rebuild_command(tmp_path):
