@@ -36,15 +36,16 @@ def free_port() -> int:
 
 
 def start_app(kb: Path, data_dir: Path, port: int | None = None, timeout: float = 240.0,
-              log_path: Path | None = None) -> tuple[subprocess.Popen, str]:
-    """`python app.py` on loopback; returns once the page is served (the index may still build)."""
+              log_path: Path | None = None, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """`python app.py` on loopback; returns once the page is served (the index may still build).
+    `env`: extra environment, e.g. LIFECYCLE_BOT_LLM* to answer through a model."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "app.py"), "--kb", str(kb), "--data-dir", str(data_dir),
          "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -19,7 +19,7 @@ import shlex
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import gradio as gr
@@ -41,10 +41,9 @@ MERMAID_URL = f"/gradio_api/file={STATIC_DIR / 'mermaid.min.js'}"
 UI_JS_URL = f"/gradio_api/file={STATIC_DIR / 'ui.js'}"
 WELCOME = (
     "### Ask how a task runs under Airflow's KubernetesExecutor\n"
-    "From the scheduler queueing it to the worker pod's cleanup: pods stuck in `Pending`, `OOMKilled`, "
-    "image pulls, missing logs, RBAC, zombies, `pod_override` and the `[kubernetes_executor]` settings. "
-    "Paste `kubectl describe pod` output or a log too. Every answer quotes the local docs and cites them.\n\n"
-    "*Not covered:* the KubernetesPodOperator, the Celery and other executors, and Kubernetes beyond a task's pod."
+    "From queueing to pod cleanup: `Pending` pods, `OOMKilled`, image pulls, lost logs, RBAC, `pod_override`, "
+    "executor settings. Paste `kubectl describe pod` or a log too. Answers quote the local docs, with sources.\n\n"
+    "*Not covered:* the KubernetesPodOperator, Celery and other executors, Kubernetes itself."
 )
 EXAMPLES = [
     "Why is my pod Pending?",
@@ -66,6 +65,7 @@ VIEWER_HINT = ('<div class="lb-viewer lb-hint"><p class="muted">Sources open her
                'or one of its sources.</p></div>')
 TRIAGE_VIEWER_HINT = '<div class="lb-viewer"><p class="muted">Click a section under <b>Read</b> to see it here.</p></div>'
 REVIEW_HEADERS = ["last seen", "question", "times", "why", "reasons", "confidence"]
+VOTE_REPEAT_S = 3.0  # the same vote on the same answer again within this time is the same click
 MAX_TURNS = 40  # kept in the browser's storage; older turns of a long conversation drop out
 _REF = re.compile(r"^(\d{1,6})-(\d{1,3})$")
 _SECTION_ID = re.compile(r"^[0-9a-f]{16}$")
@@ -229,6 +229,8 @@ class App:
         self.bot = bot
         self.startup = startup
         self.store = store
+        self._votes_lock = threading.Lock()
+        self._recent_votes: dict[tuple, tuple[int, float]] = {}
 
     # -- startup ---------------------------------------------------------------------------
     def wait_ready(self) -> Iterator[tuple]:
@@ -448,11 +450,23 @@ class App:
             vote, reason = "down", data.liked
         else:
             return "Vote removed (the earlier vote stays recorded).", state, gr.update(visible=False)
-        row = self.store.add(self._feedback(state, turn, state["turns"][turn], vote, reason))
+        row = self._vote_once((state["id"], turn, vote, reason),
+                              lambda: self.store.add(self._feedback(state, turn, state["turns"][turn], vote, reason)))
         state["vote"] = row
         what = "\U0001f44d" if vote == "up" else f"\U0001f44e{f' ({reason})' if reason else ''}"
         return (f"Thanks: answer {turn + 1} recorded {what}. Add a comment below if you like.", state,
                 gr.update(visible=True))
+
+    def _vote_once(self, key: tuple, add: Callable[[], int]) -> int:
+        """One row per click: Gradio sends a flag option's like event twice, at once, with the same state."""
+        now = time.monotonic()
+        with self._votes_lock:
+            self._recent_votes = {k: v for k, v in self._recent_votes.items() if now - v[1] < VOTE_REPEAT_S}
+            if key in self._recent_votes:
+                return self._recent_votes[key][0]
+            row = add()
+            self._recent_votes[key] = (row, now)
+            return row
 
     def comment(self, state: dict, text: str) -> tuple:
         """The optional comment after a vote, added to that vote."""
