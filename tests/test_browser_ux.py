@@ -102,7 +102,7 @@ def in_view(page, selector: str, nth: int = -1) -> bool:
                 const y = getComputedStyle(p).overflowY;
                 if (y === 'auto' || y === 'scroll' || y === 'hidden') {
                     const b = p.getBoundingClientRect();
-                    if (r.top < b.top - 1 || r.top > b.bottom) return false;
+                    if (r.top < b.top - 1 || r.bottom > b.bottom + 1) return false;
                 }
             }
             return true;
@@ -220,10 +220,12 @@ def test_vote_on_the_message_with_a_preset_reason_then_a_comment(ui, server):
     page.locator("#chat .extra-feedback-option", has_text="Wrong section").last.click()
     page.wait_for_selector("#comment-row textarea", state="visible", timeout=10_000)
     assert "recorded" in page.locator("#status").inner_text()
+    page.wait_for_timeout(300)
     assert in_view(page, "#comment-row textarea", 0), "the comment box shows right where the vote was"
     page.fill("#comment-row textarea", "it missed the taint case")
     page.click("#comment-btn")
-    page.wait_for_function("() => document.querySelector('#status').innerText.includes('comment')", timeout=10_000)
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('comment is recorded')",
+                           timeout=10_000)
     assert "comment is recorded" in page.locator("#status").inner_text(), page.locator("#status").inner_text()
     assert page.locator("#comment-row").is_hidden()
     row = None

@@ -88,6 +88,9 @@ draw();
 # Triage reports link cited sections as "#section-<id>" (render.triage.section_link); ui.js opens them in the
 # Triage tab's own viewer. The id is opaque: the handler renders only a section the index holds.
 SECTION_JS = "window.__lbSectionTrigger = trigger;"
+# After a vote the comment box appears under the chat; on a phone that is below the fold, so bring it up.
+SHOW_COMMENT_JS = ("() => { const row = document.getElementById('comment-row');"
+                   " if (row) setTimeout(() => row.scrollIntoView({block: 'nearest'}), 50); }")
 
 
 class Startup:
@@ -633,7 +636,8 @@ def build_app(bot: Bot, startup: Startup | None = None, store: FeedbackStore | N
         new_btn.click(app.new_conversation, None, reset_io, cancels=asks, api_visibility="private", queue=False)
         chat.clear(app.new_conversation, None, reset_io, api_visibility="private", queue=False)
         viewer.click(app.open_citation, [state], [viewer, state], api_visibility="private", concurrency_limit=16)
-        chat.like(app.vote, [state], [status, state, comment_row], api_visibility="private")
+        chat.like(app.vote, [state], [status, state, comment_row], api_visibility="private").then(
+            None, js=SHOW_COMMENT_JS)
         comment_io = dict(inputs=[state, comment_box], outputs=[status, comment_box, comment_row], api_visibility="private")
         comment_btn.click(app.comment, **comment_io)
         comment_box.submit(app.comment, **comment_io)
