@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             ask(page, args.question)
             page.locator("#chat a.cite").nth(args.citation - 1).click()
             page.wait_for_selector("#viewer .viewer-title", timeout=15_000)
+            page.mouse.move(5, 5)  # no hover preview left open over the answer
             page.wait_for_timeout(1200)  # let Mermaid draw
             page.evaluate("""() => {  // show the question: scroll the conversation back to its top
                 for (const el of document.querySelectorAll('#chat *')) {

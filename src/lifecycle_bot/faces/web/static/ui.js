@@ -13,6 +13,7 @@
     if (cite) {
       ev.preventDefault(); ev.stopPropagation();
       if (window.__lbTrigger) window.__lbTrigger('click', {ref: cite.getAttribute('href').slice(6)});
+      cite.blur();  // the source is open now: its preview need not stay
       if (narrow()) openSheet();
       return;
     }
@@ -32,6 +33,22 @@
     const zoomable = t.closest('.lb-zoomable, #viewer pre.mermaid[data-processed]');
     if (zoomable && !t.closest('#lb-zoom')) { ev.preventDefault(); openZoom(zoomable); }
   }, true);
+
+  // -- previews: placed in the window (fixed), above the [n] when there is no room below, never clipped by the chat
+  const placePreview = (ev) => {
+    const wrap = ev.target && ev.target.closest ? ev.target.closest('.cite-wrap') : null;
+    const pop = wrap && wrap.querySelector('.cite-pop');
+    if (!pop) return;
+    const r = wrap.getBoundingClientRect();
+    const width = Math.min(360, window.innerWidth * 0.8);
+    pop.style.position = 'fixed';
+    pop.style.left = Math.max(8, Math.min(r.left, window.innerWidth - width - 8)) + 'px';
+    const below = window.innerHeight - r.bottom;
+    if (r.top > window.innerHeight / 2 || (below < 160 && r.top > below)) { pop.style.top = ''; pop.style.bottom = (window.innerHeight - r.top + 4) + 'px'; }
+    else { pop.style.bottom = ''; pop.style.top = (r.bottom + 4) + 'px'; }
+  };
+  document.addEventListener('mouseover', placePreview, true);
+  document.addEventListener('focusin', placePreview, true);
 
   // -- copy: the Markdown (or Slack mrkdwn) kept beside each answer, never the page's HTML ------------------
   function copyFrom(link, selector) {
