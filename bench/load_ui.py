@@ -49,6 +49,10 @@ def load_questions() -> list[str]:
 QUESTIONS = load_questions()
 
 
+# A user's conversation (chat, state) as the page holds it in the browser's storage and sends with each question.
+_CONVERSATIONS: dict[str, tuple[list, dict]] = {}
+
+
 def one_request(client: httpx.Client, url: str, question: str, session: str | None = None
                 ) -> tuple[bool, float, float | None, str]:
     """(ok, seconds to the complete answer, seconds to the first streamed update, error kind).
@@ -57,7 +61,8 @@ def one_request(client: httpx.Client, url: str, question: str, session: str | No
     started = time.perf_counter()
     first: float | None = None
     try:
-        body = {"data": [question, "", []], **({"session_hash": session} if session else {})}
+        chat, state = _CONVERSATIONS.get(session, ([], {})) if session else ([], {})
+        body = {"data": [question, "", chat, state], **({"session_hash": session} if session else {})}
         r = client.post(f"{url}/gradio_api/call/ask", json=body)
         r.raise_for_status()
         event_id = r.json()["event_id"]
@@ -72,6 +77,8 @@ def one_request(client: httpx.Client, url: str, question: str, session: str | No
                     elif event == "complete":
                         data = json.loads(line[5:])
                         ok = bool(data and data[0] and "confidence" in str(data[0][-1]))
+                        if ok and session and isinstance(data[1], dict):  # the page keeps the conversation
+                            _CONVERSATIONS[session] = (data[0], data[1])
                         return ok, time.perf_counter() - started, first, "" if ok else "no answer in output"
                     elif event == "error":
                         return False, time.perf_counter() - started, first, f"error event: {line[5:80].strip()}"
