@@ -13,7 +13,8 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,23 +133,29 @@ class FeedbackStore:
         )
         return self._retry(self._insert, values)
 
-    def _insert(self, values: tuple) -> int:
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write: BEGIN IMMEDIATE, COMMIT on success, ROLLBACK on anything else, always closed."""
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
-            cur = conn.execute(
-                "INSERT INTO feedback (created_at, session, turn, question, history, answer, citations,"
-                " confidence, refused, vote, reason, mode, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
+            yield conn
             conn.execute("COMMIT")
-            return int(cur.lastrowid)
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
         finally:
             conn.close()
+
+    def _insert(self, values: tuple) -> int:
+        with self._transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO feedback (created_at, session, turn, question, history, answer, citations,"
+                " confidence, refused, vote, reason, mode, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+            return int(cur.lastrowid)
 
     def add_comment(self, row_id: int, comment: str) -> bool:
         """Append a voter's comment to their vote's reason (a preset reason stays first); False: no such row."""
@@ -158,23 +165,13 @@ class FeedbackStore:
         return self._retry(self._comment, int(row_id), comment)
 
     def _comment(self, row_id: int, comment: str) -> bool:
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._transaction() as conn:
             row = conn.execute("SELECT reason FROM feedback WHERE id = ? AND vote IS NOT NULL", (row_id,)).fetchone()
             if row is None:
-                conn.execute("ROLLBACK")
                 return False
             reason = f"{row[0]}: {comment}" if row[0] else comment
             conn.execute("UPDATE feedback SET reason = ? WHERE id = ?", (reason[:MAX_REASON_CHARS], row_id))
-            conn.execute("COMMIT")
             return True
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        finally:
-            conn.close()
 
     def rows(self) -> list[Feedback]:
         conn = self._connect()
