@@ -83,3 +83,37 @@ def permissive_bot(session_bot: Bot) -> Bot:
     bot = Bot(session_bot.settings.with_(refusal_threshold=0.0))
     bot.load()
     return bot
+
+
+# -- browser tests (tests/test_browser*.py): Chromium present, and the app on the fixture KB per module ----------
+
+def _screenshot_helpers():
+    """scripts/screenshot.py: the shared app/browser helpers."""
+    if str(ROOT / "scripts") not in sys.path:
+        sys.path.insert(0, str(ROOT / "scripts"))
+    import screenshot
+
+    return screenshot
+
+
+@pytest.fixture(scope="module")
+def chromium_ready():
+    shot = _screenshot_helpers()
+    if not shot.CHROMIUM.exists():
+        pytest.fail(shot.INSTALL_HINT, pytrace=False)
+    try:
+        from playwright.sync_api import sync_playwright  # noqa: F401
+    except ImportError:
+        pytest.fail("the playwright package is missing: pip install -e '.[dev]'", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def server(chromium_ready, tmp_path_factory):
+    """`python app.py` on the fixture KB with a fresh data dir: (url, data dir)."""
+    shot = _screenshot_helpers()
+    data = tmp_path_factory.mktemp("data")
+    proc, url = shot.start_app(FIXTURE_KB, data, log_path=data / "app.log")
+    try:
+        yield url, data
+    finally:
+        shot.stop_app(proc)

@@ -24,26 +24,6 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 
-@pytest.fixture(scope="module")
-def chromium_ready():
-    if not shot.CHROMIUM.exists():
-        pytest.fail(shot.INSTALL_HINT, pytrace=False)
-    try:
-        from playwright.sync_api import sync_playwright  # noqa: F401
-    except ImportError:
-        pytest.fail("the playwright package is missing: pip install -e '.[dev]'", pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def server(chromium_ready, tmp_path_factory):
-    data = tmp_path_factory.mktemp("data")
-    proc, url = shot.start_app(FIXTURE_KB, data, log_path=data / "app.log")
-    try:
-        yield url, data
-    finally:
-        shot.stop_app(proc)
-
-
 @pytest.fixture()
 def page(server):
     from playwright.sync_api import sync_playwright

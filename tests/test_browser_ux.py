@@ -31,19 +31,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    if not shot.CHROMIUM.exists():
-        pytest.fail(shot.INSTALL_HINT, pytrace=False)
-    data = tmp_path_factory.mktemp("data")
-    proc, url = shot.start_app(FIXTURE_KB, data, log_path=data / "app.log")
-    try:
-        yield url, data
-    finally:
-        shot.stop_app(proc)
-
-
-@pytest.fixture(scope="module")
-def browser():
+def browser(chromium_ready):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

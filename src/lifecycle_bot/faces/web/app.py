@@ -294,7 +294,7 @@ class App:
             return None
         for hit in answer.hits[:6]:
             sid = sections.id_for(hit.chunk.file, hit.chunk.anchor, hit.chunk.heading_path)
-            if sid and sections.drawing(sid, hit.chunk.element_ids):
+            if sid and sections.has_drawing(sid):
                 return {"section": sid, "heading": hit.chunk.heading_path, "file": hit.chunk.file}
         return None
 
@@ -337,17 +337,17 @@ class App:
         state = _session(state)
         chat = list(chat or [])
         text = "\n\n".join(p.strip() for p in (question or "", paste or "") if p and p.strip())
-        keep = (gr.skip(), gr.skip(), gr.skip())
+        unchanged = (gr.skip(), gr.skip())  # the Stop button and the comment row
         if not text:
-            yield chat, state, gr.skip(), gr.skip(), "Type a question (or paste kubectl output) first.", *keep[:2]
+            yield chat, state, gr.skip(), gr.skip(), "Type a question (or paste kubectl output) first.", *unchanged
             return
         if not self.startup.ready:
-            yield chat, state, gr.skip(), gr.skip(), "The index is not ready yet; try again in a moment.", *keep[:2]
+            yield chat, state, gr.skip(), gr.skip(), "The index is not ready yet; try again in a moment.", *unchanged
             return
         try:
             self.bot.validate(text)
         except QuestionError as exc:  # keep what the user typed so it can be shortened
-            yield chat, state, gr.skip(), gr.skip(), f"I cannot take that question: {exc}", *keep[:2]
+            yield chat, state, gr.skip(), gr.skip(), f"I cannot take that question: {exc}", *unchanged
             return
         history = [str(t.get("question", "")) for t in state["turns"]]
         chat.append({"role": "user", "content": render.for_chat(render.question_html(text))})

@@ -30,6 +30,11 @@ def _words(text: str) -> str:
     return " ".join(re.findall(r"\w+", _MD_NOISE.sub("", text.strip()).lower()))
 
 
+def _mermaid_chart(text: str):
+    """The first Mermaid fence of a section's text, or None."""
+    return next((f for f in fences(text) if f.info.split(" ")[0] == "mermaid"), None)
+
+
 def preview_text(text: str, limit: int = PREVIEW_CHARS) -> str:
     """Quoted lines as one short plain line for a hover: Markdown marks and table rules dropped, cut at a word."""
     parts = []
@@ -126,6 +131,15 @@ class SectionIndex:
         picked = [own[n - section.start_line] for n in sorted(set(lines)) if 0 <= n - section.start_line < len(own)]
         return preview_text("\n".join(picked) or section.text)
 
+    def has_drawing(self, sid: str | None) -> bool:
+        """Whether `drawing` would show something, without drawing it."""
+        section = self.get(sid)
+        if section is None:
+            return False
+        if section.kind == "diagram":
+            return bool(self.diagram(section.file))
+        return _mermaid_chart(section.text) is not None
+
     def drawing(self, sid: str | None, element_ids: Iterable[str] = ()) -> str:
         """The diagram of a section, ready to show in an answer: the Excalidraw drawing (cited elements
         lit), or the section's first Mermaid chart; "" when it has neither."""
@@ -139,7 +153,7 @@ class SectionIndex:
                 return ""
             svg = render.excalidraw_svg(doc, tuple(element_ids) or section.element_ids, section.heading_path)
             return f'<div class="lb-zoomable lb-excalidraw" title="{label}: click to enlarge">{svg}</div>'
-        chart = next((f for f in fences(section.text) if f.info.split(" ")[0] == "mermaid"), None)
+        chart = _mermaid_chart(section.text)
         if chart is None:
             return ""
         return (f'<div class="lb-zoomable" title="{label}: click to enlarge">'
