@@ -7,9 +7,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from lifecycle_bot.core.bot import Bot
-from lifecycle_bot.core.index.embed import ONNX_FILE, get_embedder, load_onnx, onnx_dir, query_embedder
+from lifecycle_bot.core.index.embed import (BULK_MIN_TEXTS, ONNX_FILE, bulk_encoder, get_embedder, load_onnx,
+                                            onnx_dir, query_embedder)
 
 TEXTS = ["why is my pod stuck in Pending?", "OOMKilled, exit code 137",
          "Événements: Warning FailedScheduling 0/3 nodes are available",  # non-ASCII
@@ -58,8 +60,8 @@ def test_damaged_export_falls_back_to_sentence_transformers(session_bot, tmp_pat
 
 
 def test_a_full_build_with_the_export_in_place_does_not_import_torch(session_bot, tmp_path):
-    """Once the model is exported, building an index (here: a fresh data dir) runs on onnxruntime alone,
-    and gives the same vectors as the sentence-transformers build did."""
+    """Once the model is exported, a build with few new texts (here: the fixture KB in a fresh data dir) runs
+    on onnxruntime alone, and gives the same vectors as the sentence-transformers build did."""
     settings = session_bot.settings
     code = (
         "import sys, json\nfrom pathlib import Path\n"
@@ -77,3 +79,29 @@ def test_a_full_build_with_the_export_in_place_does_not_import_torch(session_bot
     assert result["embedded"] == len(session_bot.chunks())
     assert result["heavy"] == []
     assert result["top"] == [h.chunk.heading_path for h in session_bot.search("why is my pod stuck in Pending?").hits[:3]]
+
+
+def test_the_bulk_encoder_gives_the_same_vectors_as_sentence_transformers(session_bot):
+    model_path = session_bot.settings.resolved_model_path
+    bulk = bulk_encoder(model_path)
+    if bulk is None:
+        pytest.skip("this CPU has no native bfloat16: builds embed in float32")
+    texts = TEXTS + [f"pod {i} OOMKilled" for i in range(40)]  # more than one token-budget slice
+    ours = np.asarray(bulk(texts))
+    st = np.asarray(get_embedder(model_path).get_text_embedding_batch(texts))
+    assert (ours * st).sum(axis=1).min() > 0.9999
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+def test_only_a_bulk_of_new_texts_loads_the_bulk_encoder(session_bot, tmp_path):
+    settings = session_bot.settings.with_(cache_dir=tmp_path)
+    assert Bot(settings)._bulk_encoder(BULK_MIN_TEXTS - 1) is None, "a few texts: no torch"
+    off = Bot(settings.with_(index_bf16=False))
+    assert off._bulk_encoder(10_000) is None, "LIFECYCLE_BOT_INDEX_BF16=0 keeps float32"
+    bot = Bot(settings)
+    expected = bulk_encoder(settings.resolved_model_path)
+    assert bot._bulk_encoder(BULK_MIN_TEXTS) is expected
+    texts = [f"section {i}: the watcher saw pod {i} Pending" for i in range(BULK_MIN_TEXTS)]
+    vectors = np.asarray(bot.embed_texts(texts))
+    reference = np.asarray(get_embedder(settings.resolved_model_path).get_text_embedding_batch(texts))
+    assert vectors.shape == (BULK_MIN_TEXTS, 384) and (vectors * reference).sum(axis=1).min() > 0.9999

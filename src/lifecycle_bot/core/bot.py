@@ -73,6 +73,7 @@ class Bot:
         self._llm: "ChatModel | None" = None
         self._embedder = None  # the model used for answering, set by the first load
         self._vectors = None  # the machine's vector cache, opened by the first build
+        self._bulk = None  # the bfloat16 build encoder: None not tried yet, False not usable here
         self._support = None
         self._view: View | None = None
         self._terms_cache: dict[str, set[str]] = {}
@@ -96,11 +97,28 @@ class Bot:
         return view.generation if view else None
 
     def embed_texts(self, texts: list[str]) -> list[list[float]]:
-        """Vectors for the index, from the model that answers: the checked ONNX export (made first, once per
-        machine) when there is one, else sentence-transformers. Same vectors either way; a build with the
-        export in place never imports torch. Texts this machine embedded before come from the vector cache."""
-        return self._vector_cache().embed(lambda todo: self._answering_embedder().get_text_embedding_batch(todo),
-                                          texts)
+        """Vectors for the index. Texts this machine embedded before come from the vector cache; a bulk of new
+        ones goes through the bfloat16 encoder where the CPU runs it natively (half the time, same vectors to
+        1e-4), the rest through the model that answers (the checked ONNX export: no torch)."""
+        return self._vector_cache().embed(self._embed_new, texts)
+
+    def _embed_new(self, texts: list[str]) -> list[list[float]]:
+        bulk = self._bulk_encoder(len(texts))
+        if bulk is not None:
+            return bulk(texts)
+        return self._answering_embedder().get_text_embedding_batch(texts)
+
+    def _bulk_encoder(self, count: int):
+        from lifecycle_bot.core.index.embed import BULK_MIN_TEXTS, bulk_encoder
+
+        with self._embedder_lock:
+            if self._bulk is None and self.settings.index_bf16 and count >= BULK_MIN_TEXTS:
+                try:
+                    self._bulk = bulk_encoder(self.settings.resolved_model_path) or False
+                except Exception as exc:  # no usable torch build: the answering model embeds everything
+                    log.warning("not using the bfloat16 encoder (%s)", exc)
+                    self._bulk = False
+            return self._bulk or None
 
     def _vector_cache(self):
         from lifecycle_bot.core.index.embed import onnx_dir

@@ -48,6 +48,8 @@ class Settings:
     collection_prefix: str = "lifecycle-kb"
     model_path: str | None = None  # None: the packaged MiniLM
     model_name: str = "all-MiniLM-L6-v2"
+    # big builds embed under bfloat16 where the CPU runs it natively (LIFECYCLE_BOT_INDEX_BF16=0: float32 only)
+    index_bf16: bool = field(default_factory=lambda: _env("INDEX_BF16", "1") != "0")
     dense_top_k: int = 20
     sparse_top_k: int = 20
     rrf_k: int = 60
