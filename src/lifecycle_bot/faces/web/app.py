@@ -13,6 +13,7 @@ import lifecycle_bot  # noqa: F401  (offline environment before gradio is import
 
 import html
 import logging
+import os
 import re
 import secrets
 import shlex
@@ -23,6 +24,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import gradio as gr
+
+# Gradio's queue rebuilds a pandas summary of its last 10,000 events after every event, for a monitoring page
+# this app does not serve (enable_monitoring=False): a tenth of the server's CPU under load. Read when the
+# queue is made (in build_app), so setting it here is enough.
+os.environ["GRADIO_ANALYTICS_CACHE_FREQUENCY"] = str(10**12)
 
 from lifecycle_bot import render
 from lifecycle_bot.core.answer.generate import join_sentences
@@ -90,7 +96,11 @@ draw();
 SECTION_JS = "window.__lbSectionTrigger = trigger;"
 # After a vote the comment box appears under the chat; on a phone that is below the fold, so bring it up.
 SHOW_COMMENT_JS = ("() => { const row = document.getElementById('comment-row');"
-                   " if (row) setTimeout(() => row.scrollIntoView({block: 'nearest'}), 50); }")
+                   " if (row) { row.classList.remove('lb-off');"
+                   " setTimeout(() => row.scrollIntoView({block: 'nearest'}), 50); } }")
+HIDE_COMMENT_JS = ("(...args) => { document.getElementById('comment-row')?.classList.add('lb-off');"
+                   " return args; }")
+STOP_LABEL = "Stop"
 
 
 class Startup:
@@ -337,7 +347,7 @@ class App:
         state = _session(state)
         chat = list(chat or [])
         text = "\n\n".join(p.strip() for p in (question or "", paste or "") if p and p.strip())
-        unchanged = (gr.skip(), gr.skip())  # the Stop button and the comment row
+        unchanged = (gr.skip(),)  # the Stop button
         if not text:
             yield chat, state, gr.skip(), gr.skip(), "Type a question (or paste kubectl output) first.", *unchanged
             return
@@ -354,7 +364,7 @@ class App:
         writing = bool(self.bot.settings.llm)
         waiting = "Searching the docs and writing the answer" if writing else "Searching the docs"
         chat.append({"role": "assistant", "content": f'<p class="muted lb-waiting">{waiting}\u2026</p>'})
-        yield chat, state, "", "", "", gr.update(visible=writing), gr.update(visible=False)
+        yield chat, state, "", "", "", self._stop_button(visible=True)
         turn = len(state["turns"])
         answer, written = None, []
         try:
@@ -365,17 +375,17 @@ class App:
                 written.append(event.text)
                 partial = render.answer_html(join_sentences(written), turn, 0)
                 chat[-1] = {"role": "assistant", "content": render.for_chat(partial + '<p class="muted lb-waiting">\u2026</p>')}
-                yield chat, state, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                yield chat, state, gr.skip(), gr.skip(), gr.skip(), gr.skip()
         except QuestionError as exc:
             chat[-1] = {"role": "assistant", "content": render.for_chat(
                 f'<p class="error">I cannot take that question: {render.escape(exc)}</p>')}
-            yield chat, state, gr.skip(), gr.skip(), gr.skip(), gr.update(visible=False), gr.skip()
+            yield chat, state, gr.skip(), gr.skip(), gr.skip(), self._stop_button(visible=False)
             return
         except Exception as exc:  # keep the page alive; the log has the traceback
             log.exception("ask failed")
             chat[-1] = {"role": "assistant", "content": render.for_chat(
                 f'<p class="error">Something went wrong while answering ({render.escape(type(exc).__name__)}).</p>')}
-            yield chat, state, gr.skip(), gr.skip(), gr.skip(), gr.update(visible=False), gr.skip()
+            yield chat, state, gr.skip(), gr.skip(), gr.skip(), self._stop_button(visible=False)
             return
         record = self._record(text, history, answer, len(chat) - 1)
         state["turns"] = (state["turns"] + [record])[-MAX_TURNS:]
@@ -385,7 +395,13 @@ class App:
             chat[-1] = {"role": "assistant", "content": self._bubble(record, turn)}
         if answer.refused:
             self._log_declined(state, len(state["turns"]) - 1)
-        yield chat, state, gr.skip(), gr.skip(), gr.skip(), gr.update(visible=False), gr.skip()
+        yield chat, state, gr.skip(), gr.skip(), "", self._stop_button(visible=False)
+
+    def _stop_button(self, visible: bool):
+        """The Stop button shows only while a model writes. Without a model it never shows, and its own label
+        leaves it as it is: any update dict, even `gr.skip()`, makes Gradio rebuild the component and its
+        config on every answer (a sixth of the server's time under load)."""
+        return gr.update(visible=visible) if self.bot.settings.llm else STOP_LABEL
 
     def ask_example(self, chat: list, state: dict, evt: gr.SelectData) -> Iterator[tuple]:
         """A welcome example clicked: asked as if typed."""
@@ -553,6 +569,13 @@ def _new_secret(path: Path) -> str:
     return key
 
 
+def ask_workers(settings: Settings) -> int:
+    """Answers computed at once. Extractive answers are CPU work under one GIL: more threads than cores only
+    queue inside Python (50 users x 30 s here: 21.8 q/s with 32, 29.2 q/s with 2). A model mostly waits
+    (on a server, or on llama.cpp outside the GIL), so it gets many."""
+    return 32 if settings.llm else max(2, os.cpu_count() or 2)
+
+
 def build_app(bot: Bot, startup: Startup | None = None, store: FeedbackStore | None = None) -> gr.Blocks:
     """The Blocks app around `bot`; starts the index startup thread if the caller did not."""
     gr.set_static_paths([STATIC_DIR])
@@ -583,7 +606,7 @@ def build_app(bot: Bot, startup: Startup | None = None, store: FeedbackStore | N
                                                       placeholder="Ask, or describe what you see (Enter sends)",
                                                       scale=5, container=False)
                                 ask_btn = gr.Button("Ask", variant="primary", elem_id="ask-btn", scale=0, min_width=70)
-                                stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn", scale=0,
+                                stop_btn = gr.Button(STOP_LABEL, variant="stop", elem_id="stop-btn", scale=0,
                                                      min_width=70, visible=False)
                             status = gr.Markdown(elem_id="status")
                             with gr.Row(visible=False, elem_id="comment-row") as comment_row:
@@ -623,8 +646,9 @@ def build_app(bot: Bot, startup: Startup | None = None, store: FeedbackStore | N
         demo.load(app.wait_ready, None, [starting, error_panel, main], show_progress="hidden",
                   concurrency_limit=None, api_visibility="private").then(
             app.restore, [state], [chat, state], api_visibility="private")
-        outputs = [chat, state, question, paste, status, stop_btn, comment_row]
-        asking = dict(concurrency_limit=32, concurrency_id="ask", outputs=outputs)
+        outputs = [chat, state, question, paste, status, stop_btn]
+        # a new question hides the comment row in the page (no server update: see _stop_button)
+        asking = dict(concurrency_limit=ask_workers(bot.settings), concurrency_id="ask", outputs=outputs, js=HIDE_COMMENT_JS)
         asks = [
             ask_btn.click(app.ask, [question, paste, chat, state], api_name="ask", **asking),
             question.submit(app.ask, [question, paste, chat, state], api_visibility="private", **asking),

@@ -13,6 +13,7 @@ import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from lifecycle_bot import render
@@ -30,8 +31,11 @@ def _words(text: str) -> str:
     return " ".join(re.findall(r"\w+", _MD_NOISE.sub("", text.strip()).lower()))
 
 
+@lru_cache(maxsize=4096)
 def _mermaid_chart(text: str):
-    """The first Mermaid fence of a section's text, or None."""
+    """The first Mermaid fence of a section's text, or None (kept: a diagram question asks it of six sections)."""
+    if "mermaid" not in text:
+        return None
     return next((f for f in fences(text) if f.info.split(" ")[0] == "mermaid"), None)
 
 
