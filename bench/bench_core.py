@@ -71,7 +71,7 @@ def main() -> None:
             cached_builds.append(timed(["--kb", args.kb, "--data-dir", str(data / f"again{i}"), "index"], env)[0])
         build = statistics.median(builds)
         # the same build as before bfloat16 (every text through onnxruntime float32), once, for the ratio
-        fp32_env = {**env, "LIFECYCLE_BOT_CACHE": str(data / "cache-fp32"), "LIFECYCLE_BOT_INDEX_BF16": "0"}
+        fp32_env = {**os.environ, "LIFECYCLE_BOT_CACHE": str(data / "cache-fp32"), "LIFECYCLE_BOT_INDEX_BF16": "0"}
         (data / "cache-fp32").mkdir()
         (data / "cache-fp32" / "onnx").symlink_to(data / "fresh-cache" / "onnx")
         fp32_build = timed(["--kb", args.kb, "--data-dir", str(data / "build-fp32"), "index"], fp32_env)[0]
