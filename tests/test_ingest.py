@@ -40,22 +40,32 @@ def test_duplicate_headings_get_numbered_anchors():
     assert [c.anchor for c in chunks] == ["fix", "fix-1"]
 
 
-def test_long_sections_split_between_blocks_only():
+def test_long_sections_split_between_blocks_rows_and_items_only():
     code = "```bash\n" + "\n".join(f"kubectl get pods # {i}" for i in range(40)) + "\n```"
     table = "| a | b |\n|---|---|\n" + "\n".join(f"| {i} | x |" for i in range(30))
     items = "\n".join(f"- item {i} with some words" for i in range(30))
     paras = "\n\n".join(f"Paragraph {i} has a sentence. And another one here." for i in range(20))
     text = f"## 1. Big\n\n{paras}\n\n{code}\n\n{table}\n\n{items}\n"
-    chunks = parse_markdown("big.md", text, max_chars=500)
+    lines = text.splitlines()
+    chunks = parse_markdown("big.md", text, max_chars=200)
     assert len(chunks) > 3
     assert {c.heading_path for c in chunks} == {"1. Big"}
+    rows, list_items = [], []
     for c in chunks:
         assert c.text.count("```") % 2 == 0, "a code fence was cut"
-        body_lines = c.text.splitlines()
-        if any(ln.startswith("| 0 |") for ln in body_lines):
-            assert any(ln.startswith("| 29 |") for ln in body_lines), "a table was cut"
-        if "- item 0 " in c.text:
-            assert "- item 29 " in c.text, "a list was cut"
+        assert c.text == "\n".join(lines[c.start_line - 1:c.end_line]), "a chunk is not its source lines"
+        for unit in split_units(c):
+            assert unit.text.split()[0] in lines[unit.start_line - 1], "a unit points at the wrong line"
+            if unit.kind == "row":
+                rows.append(unit.text)
+            elif unit.kind == "item":
+                list_items.append(unit.text)
+        # a later piece of the table is read under the table's header, and quotes none of it
+        if c.text.startswith("| ") and not c.text.startswith("| a |"):
+            assert c.head == "| a | b |\n|---|---|"
+    assert sum(1 for c in chunks if "| 1 | x |" in c.text or "| 29 | x |" in c.text) == 2, "the table was not split"
+    assert rows == ["a | b"] + [f"{i} | x" for i in range(30)], "a row was lost, repeated or cut"
+    assert list_items == [f"item {i} with some words" for i in range(30)], "an item was lost, repeated or cut"
     joined = "\n".join(c.text for c in chunks)
     for i in range(20):
         assert f"Paragraph {i} " in joined

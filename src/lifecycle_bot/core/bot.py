@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from lifecycle_bot.core.answer import confidence as conf
-from lifecycle_bot.core.answer.extract import compose, idf_table
+from lifecycle_bot.core.answer.extract import compose
 from lifecycle_bot.core.index.store import (BuildReport, IndexCorrupt, IndexMissing, IndexUnavailable, Reader,
                                             open_index)
 from lifecycle_bot.core.ingest import load_kb
@@ -19,7 +19,7 @@ from lifecycle_bot.core.settings import Settings
 from lifecycle_bot.core.signatures import dominant, scan, split_question
 from lifecycle_bot.core.scope import foreign_subject
 from lifecycle_bot.core.conversation import HistoryError, history_questions, is_followup, resolve_query
-from lifecycle_bot.core.text import content_terms
+from lifecycle_bot.core.text import content_terms, idf_table
 
 log = logging.getLogger(__name__)
 
@@ -300,8 +300,9 @@ class Bot:
             for chunk in sorted(chunks, key=lambda c: (c.file, c.start_line)):
                 sections.setdefault(chunk.section_key, []).append(chunk)
             bm25 = bm25_for(reader.store.artifacts_dir(manifest), bm25_texts(chunks), self.settings.sparse_top_k)
+            idf = idf_table(c.embed_text for c in chunks)
             retriever = HybridRetriever(chunks, vector_retriever, embedder.get_query_embedding, self.settings, bm25,
-                                        collection)
+                                        collection, idf)
         except IndexUnavailable:
             reader.release()
             raise
@@ -312,7 +313,7 @@ class Bot:
         except BaseException:
             reader.release()
             raise
-        return View(reader.generation, reader, retriever, chunks, idf_table(chunks), sections, unit_vectors)
+        return View(reader.generation, reader, retriever, chunks, idf, sections, unit_vectors)
 
     # -- ask -----------------------------------------------------------------------------------
     def validate(self, question: object) -> str:

@@ -1,10 +1,9 @@
-"""Hybrid retrieval: dense (Chroma) + BM25, fused by reciprocal rank, exact identifiers boosted.
+"""Hybrid retrieval: dense (Chroma) and BM25 candidates, ranked per section by the fitted ranker (`core.rank`).
 
-Operators paste identifiers (`task_publish_max_retries`, `ErrImagePull`, `410`, `_change_state`);
-an embedding blurs those, so every chunk that contains one verbatim gets a boost weighted by how
-rare the identifier is in the KB.
+Operators paste identifiers (`task_publish_max_retries`, `ErrImagePull`, `410`, `_change_state`); an
+embedding blurs those, so how rare the identifiers a chunk holds verbatim are is one of the ranker's inputs,
+and a chunk holding a rare one is a candidate even when neither list reached it.
 """
-
 from __future__ import annotations
 
 import math
@@ -15,7 +14,12 @@ from typing import Any
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
+import numpy as np
+
+from lifecycle_bot.core import rank
 from lifecycle_bot.core.index.postings import Postings
+from lifecycle_bot.core.rank import features
+from lifecycle_bot.core.text import content_terms, idf_table
 from lifecycle_bot.core.text import identifiers as extract_identifiers
 from lifecycle_bot.core.types import Chunk, Hit
 
@@ -27,6 +31,7 @@ def defined_identifiers(text: str) -> set[str]:
     return {m.group(1).strip().lower() for m in _DEFINES.finditer(text)}
 
 
+RARE_IDENTIFIER = 0.6  # identifier score that makes a chunk a candidate on its own (held by < ~5% of chunks)
 DENSE_CHARS = 400  # MiniLM reads 256 word pieces at most; longer text only costs time
 
 
@@ -57,15 +62,17 @@ class SearchResult:
     identifiers: list[str] = field(default_factory=list)
     identifier_coverage: float = 0.0  # share of identifiers found anywhere in the KB
     query_vector: list[float] | None = None
+    features: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)  # every candidate section's
 
 
 class HybridRetriever(BaseRetriever):
     """Dense + BM25 with reciprocal-rank fusion and an exact-identifier boost."""
 
     def __init__(self, chunks: list[Chunk], vector_retriever: Any, embed_query, settings, bm25: Any = None,
-                 collection: Any = None) -> None:
+                 collection: Any = None, idf: dict[str, float] | None = None, ranker: rank.Ranker | None = None) -> None:
         """`bm25`: the saved llama-index BM25 retriever of these chunks (`index.artifacts`); built here when None.
-        `collection`: the Chroma collection behind `vector_retriever`, asked directly for ids and distances."""
+        `collection`: the Chroma collection behind `vector_retriever`, asked directly for ids and distances.
+        `idf`: the chunks' term weights, when the caller has them; `ranker`: else the one the settings name."""
         from lifecycle_bot.core.index.artifacts import make_bm25
         from lifecycle_bot.core.index.store import bm25_texts
 
@@ -80,6 +87,10 @@ class HybridRetriever(BaseRetriever):
         self.embed_query = _cached(embed_query)
         self.bm25 = bm25 if bm25 is not None else make_bm25(bm25_texts(chunks), settings.sparse_top_k)
         self._defines = {h: defined_identifiers(c.text) for h, c in self.chunks.items()}
+        self._bm25_ids = [row["node_id"] for row in self.bm25.corpus]
+        self.idf = idf if idf is not None else idf_table(c.embed_text for c in chunks)
+        self.profiles = rank.profiles(chunks)
+        self.ranker = ranker or rank.load(settings.ranker_file)
 
     # llama-index entry point
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
@@ -101,81 +112,111 @@ class HybridRetriever(BaseRetriever):
                                     n_results=min(self.settings.dense_top_k, len(self.chunks)))
         return [(h, 1.0 - d) for h, d in zip(got["ids"][0], got["distances"][0])]
 
-    def sparse(self, query: str) -> list[tuple[str, float]]:
-        """(chunk hash, BM25 score), best first: llama-index's BM25 retriever's own tokeniser and bm25s index,
-        read as ids and scores (not rebuilt into nodes)."""
+    def bm25_scores(self, query: str) -> dict[str, float]:
+        """BM25 score of every chunk that has one, by llama-index's BM25 retriever's own tokeniser and bm25s
+        index (read as scores, not rebuilt into nodes): the ranker weighs a dense candidate's BM25 score too."""
         import bm25s
 
         r = self.bm25
         tokens = bm25s.tokenize(query, stemmer=None if r.skip_stemming else r.stemmer, token_pattern=r.token_pattern,
-                                show_progress=False)
-        if not tokens.vocab:  # nothing BM25 can match (punctuation only)
-            return []
-        docs, scores = r.bm25.retrieve(tokens, k=r.similarity_top_k, show_progress=False)
-        out = []
-        for doc, score in zip(docs[0], scores[0]):
-            row = doc if isinstance(doc, dict) else r.corpus[int(doc)]
-            out.append((row["node_id"], float(score)))
-        return out
+                                show_progress=False, return_ids=False)[0]
+        if not tokens:  # nothing BM25 can match (punctuation only)
+            return {}
+        scores = r.bm25.get_scores(list(tokens))
+        return {self._bm25_ids[i]: float(scores[i]) for i in np.flatnonzero(scores)}
+
+    def sparse(self, query: str) -> list[tuple[str, float]]:
+        """(chunk hash, BM25 score), best first, the first `sparse_top_k`."""
+        scores = self.bm25_scores(query)
+        return sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[: self.settings.sparse_top_k]
 
     def doc_freq(self, identifier: str) -> int:
         """How many chunks contain the identifier (an inverted-index lookup, not a scan)."""
         return len(self.postings.containing(identifier))
 
-    def search(self, query: str, boost_terms: list[str] | None = None, limit: int = 10) -> SearchResult:
-        embedding = self.embed_query(dense_text(query))
-        dense = self.dense(query, embedding)
-        sparse = self.sparse(query)
-        k = self.settings.rrf_k
-        scores: dict[str, float] = {}
-        cosine: dict[str, float] = {}
-        dense_rank: dict[str, int] = {}
-        sparse_rank: dict[str, int] = {}
-        for rank, (h, cos) in enumerate(dense, start=1):
-            if h not in self.chunks:
-                continue
-            dense_rank[h] = rank
-            cosine[h] = cos
-            scores[h] = scores.get(h, 0.0) + 1.0 / (k + rank)
-        for rank, (h, _) in enumerate(sparse, start=1):
-            sparse_rank[h] = rank
-            scores[h] = scores.get(h, 0.0) + 1.0 / (k + rank)
+    def _cosines(self, hashes: list[str], embedding: list[float]) -> dict[str, float]:
+        """Cosine similarity to the query of chunks the dense list did not reach (their vectors read from
+        Chroma by id); empty without the collection, and then such a chunk counts as the list's last."""
+        if not hashes or self.collection is None:
+            return {}
+        got = self.collection.get(ids=hashes, include=["embeddings"])
+        q = np.asarray(embedding, dtype=np.float32)
+        vectors = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
+        norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(q) or 1.0)
+        return {h: float(v) for h, v in zip(got["ids"], (vectors @ q) / np.where(norms > 0, norms, 1.0))}
 
-        identifiers = extract_identifiers(query) + list(boost_terms or [])
+    def identifier_scores(self, identifiers: list[str]) -> tuple[dict[str, float], dict[str, list[str]], int]:
+        """Per chunk: how rare the identifiers it holds are (a chunk that defines one, in a table's first cell
+        or a heading, counts twice) and which ones; and how many of the identifiers the KB has at all."""
         n = max(len(self.chunks), 2)
-        matched_any = 0
+        found = 0
+        scores: dict[str, float] = {}
         matched_by: dict[str, list[str]] = {}
-        for ident in identifiers:
+        for ident in dict.fromkeys(identifiers):
             holders = self.postings.containing(ident)
             if not holders:
                 continue
-            matched_any += 1
+            found += 1
             weight = math.log(n / len(holders)) / math.log(n) + 0.15
             key = ident.lower()
             for i in holders:
                 h = self._hashes[i]
-                # a chunk that defines the identifier (table row, heading) outranks one that mentions it
-                factor = 2.0 if key in self._defines[h] else 1.0
-                scores[h] = scores.get(h, 0.0) + self.settings.identifier_boost * weight * factor
+                scores[h] = scores.get(h, 0.0) + weight * (2.0 if key in self._defines[h] else 1.0)
                 matched_by.setdefault(h, []).append(ident)
+        return scores, matched_by, found
 
-        ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
-        best: dict[tuple[str, str], Hit] = {}
-        for h, score in ranked:
-            chunk = self.chunks[h]
-            key = chunk.section_key
-            if key in best:
-                continue
-            best[key] = Hit(chunk, score, cosine.get(h, 0.0), sparse_rank.get(h), dense_rank.get(h),
-                            tuple(matched_by.get(h, ())))
-            if len(best) >= limit:
-                break
-        top_sparse = max((score for _, score in sparse), default=0.0)
+    def search(self, query: str, boost_terms: list[str] | None = None, limit: int = 10) -> SearchResult:
+        """The best sections for a query: the dense and BM25 candidates (and chunks holding one of its rarer
+        identifiers), each section scored by the fitted ranker from the evidence of all its candidate parts."""
+        embedding = self.embed_query(dense_text(query))
+        dense = [(h, cos) for h, cos in self.dense(query, embedding) if h in self.chunks]
+        bm25 = self.bm25_scores(query)
+        sparse = sorted(bm25.items(), key=lambda kv: kv[1], reverse=True)[: self.settings.sparse_top_k]
+        identifiers = extract_identifiers(query) + list(boost_terms or [])
+        ident, matched_by, found = self.identifier_scores(identifiers)
+
+        cosine = dict(dense)
+        rare = [h for h, score in ident.items() if score >= RARE_IDENTIFIER]
+        candidates = list(dict.fromkeys([h for h, _ in dense] + [h for h, _ in sparse] + rare))
+        cosine.update(self._cosines([h for h in candidates if h not in cosine], embedding))
+        floor = min(cosine.values(), default=0.0)
+
+        best: dict[tuple[str, str], dict] = {}  # per section: its best evidence over its candidate parts
+        for h in candidates:
+            row = best.setdefault(self.chunks[h].section_key, {"cos": -1.0, "bm25": 0.0, "ident": 0.0, "parts": []})
+            row["cos"] = max(row["cos"], cosine.get(h, floor))
+            row["bm25"] = max(row["bm25"], bm25.get(h, 0.0))
+            row["ident"] = max(row["ident"], ident.get(h, 0.0))
+            row["parts"].append(h)
+        if not best:
+            return SearchResult([], 0.0, 0.0, identifiers, 0.0, embedding)
+        by_cos = sorted(best, key=lambda k: best[k]["cos"], reverse=True)
+        by_bm25 = sorted(best, key=lambda k: best[k]["bm25"], reverse=True)
+        cos_rank = {k: r for r, k in enumerate(by_cos, start=1)}
+        bm25_rank = {k: r for r, k in enumerate(by_bm25, start=1)}
+        top_cos, top_bm25 = best[by_cos[0]]["cos"], best[by_bm25[0]]["bm25"]
+        query_terms = {t: self.idf.get(t, 3.0) for t in set(content_terms(query))}
+        dense_sections = {self.chunks[h].section_key for h, _ in dense}
+
+        hits: list[Hit] = []
+        rows: dict[tuple[str, str], dict[str, float]] = {}
+        for key, row in best.items():
+            matched = tuple(dict.fromkeys(i for c in row["parts"] for i in matched_by.get(c, ())))
+            x = rows[key] = features(row["cos"], top_cos, cos_rank[key], row["bm25"], top_bm25, bm25_rank[key],
+                                     row["ident"], len(matched), query_terms, self.profiles[key])
+            # the part shown and cited: the one with the most evidence of its own
+            h = max(row["parts"], key=lambda c: cosine.get(c, floor) / (top_cos or 1.0)
+                    + bm25.get(c, 0.0) / (top_bm25 or 1.0))
+            hits.append(Hit(self.chunks[h], self.ranker.score(x), cosine.get(h, floor),
+                            bm25_rank[key] if row["bm25"] > 0 else None,
+                            cos_rank[key] if key in dense_sections else None, matched))
+        hits.sort(key=lambda hit: hit.score, reverse=True)
         return SearchResult(
-            hits=list(best.values()),
-            top_dense=max(cosine.values(), default=0.0),
-            top_sparse=float(top_sparse),
+            hits=hits[:limit],
+            top_dense=max((c for _, c in dense), default=0.0),
+            top_sparse=float(top_bm25),
             identifiers=identifiers,
-            identifier_coverage=(matched_any / len(identifiers)) if identifiers else 0.0,
+            identifier_coverage=(found / len(identifiers)) if identifiers else 0.0,
             query_vector=embedding,
+            features=rows,
         )

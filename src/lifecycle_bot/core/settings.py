@@ -50,10 +50,8 @@ class Settings:
     model_name: str = "all-MiniLM-L6-v2"
     # big builds embed under bfloat16 where the CPU runs it natively (LIFECYCLE_BOT_INDEX_BF16=0: float32 only)
     index_bf16: bool = field(default_factory=lambda: _env("INDEX_BF16", "1") != "0")
-    dense_top_k: int = 20
-    sparse_top_k: int = 20
-    rrf_k: int = 60
-    identifier_boost: float = 0.01  # refit on qa + real_questions dev: 0.05 (fitted on KB-shaped words) ranked real pastes worse
+    dense_top_k: int = 40
+    sparse_top_k: int = 40
     max_question_chars: int = MAX_QUESTION_CHARS
     max_file_bytes: int = field(default_factory=_max_file_bytes)
     answer_sections: int = 2
@@ -85,6 +83,11 @@ class Settings:
     def calibration_file(self) -> Path:
         """The fitted confidence model (`lifecycle-bot calibrate`); the package default when absent."""
         return self.data_dir / "calibration.json"
+
+    @property
+    def ranker_file(self) -> Path:
+        """The fitted section ranker (`lifecycle-bot calibrate --ranker`); the package default when absent."""
+        return self.data_dir / "ranker.json"
 
     @property
     def support_file(self) -> Path:

@@ -119,3 +119,17 @@ def normalise(text: str) -> str:
     """Collapse Markdown decoration and whitespace, for containment checks."""
     text = re.sub(r"[`*_>|]", " ", text)
     return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def idf_table(texts) -> dict[str, float]:
+    """Inverse document frequency of each content term over `texts` (one document each)."""
+    import math
+    from collections import Counter
+
+    df: Counter = Counter()
+    n = 0
+    for text in texts:
+        df.update(set(content_terms(text)))
+        n += 1
+    n = max(n, 1)
+    return {t: math.log(1 + n / c) for t, c in df.items()}

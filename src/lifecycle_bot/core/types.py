@@ -26,6 +26,7 @@ class Chunk:
     kind: str = "section"  # "section" | "diagram"
     element_ids: tuple[str, ...] = ()
     spans: str = ""  # diagrams: JSON [[start, end, "id,id"], ...], one per line of `text`
+    head: str = ""  # a later piece of a split table: the table's header lines, read before `text` (not quoted)
 
     @property
     def embed_text(self) -> str:
@@ -39,6 +40,7 @@ class Chunk:
         key = "\x1f".join(
             [self.file, self.heading_path, self.anchor, str(self.start_line), str(self.end_line),
              self.text, self.reading, self.kind, ",".join(self.element_ids), self.spans]
+            + ([self.head] if self.head else [])  # chunks without one keep the hashes they always had
         )
         return hashlib.sha256(key.encode()).hexdigest()[:32]
 

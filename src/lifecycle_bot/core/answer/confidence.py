@@ -12,6 +12,8 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from lifecycle_bot.core.fitted import load_fitted
+
 DEFAULT_FILE = Path(__file__).with_name("calibration.json")  # packaged, read-only
 FEATURES = ("top_dense", "margin", "sparse", "identifier_coverage", "term_coverage", "signature", "hit_coverage",
             "unknown_identifiers", "foreign_subject")
@@ -33,16 +35,6 @@ DEFAULT = Calibration(
     weights={"top_dense": 14.0, "margin": 2.0, "sparse": 1.0, "identifier_coverage": 1.5, "term_coverage": 2.0, "signature": 4.0},
     bias=-7.5,
 )
-
-
-def load_fitted(make, path: Path | None, packaged: Path, fallback):
-    """A fitted model: the data dir's file at `path`, else the package's read-only default, else `fallback`."""
-    for candidate in ([path] if path is not None else []) + [packaged]:
-        try:
-            return make(**json.loads(Path(candidate).read_text()))
-        except (OSError, ValueError, TypeError):
-            continue
-    return fallback
 
 
 def load(path: Path | None = None) -> Calibration:

@@ -181,11 +181,3 @@ def _common_path(chunks: list[Chunk], picked: list[Unit]) -> str:
     if len(paths) == 1:
         return paths.pop()
     return min((c.heading_path for c in chunks), key=len)
-
-
-def idf_table(chunks: list[Chunk]) -> dict[str, float]:
-    df: Counter = Counter()
-    for chunk in chunks:
-        df.update(set(content_terms(chunk.embed_text)))
-    n = max(len(chunks), 1)
-    return {t: math.log(1 + n / c) for t, c in df.items()}

@@ -160,7 +160,7 @@ class SupportModel:
 
 def load_support_model(path: Path | None = None) -> SupportModel:
     """The check fitted into the data dir (`path`), else the packaged one, else `SupportModel()`."""
-    from lifecycle_bot.core.answer.confidence import load_fitted
+    from lifecycle_bot.core.fitted import load_fitted
 
     return load_fitted(SupportModel, path, DEFAULT_SUPPORT_FILE, SupportModel())
 

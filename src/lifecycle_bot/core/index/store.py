@@ -115,6 +115,7 @@ def _metadata(chunk: Chunk) -> dict:
         "reading": chunk.reading,
         "content_hash": chunk.content_hash,
         "spans": chunk.spans,
+        "head": chunk.head,
     }
 
 
@@ -130,6 +131,7 @@ def chunk_from_record(document: str, meta: dict) -> Chunk:
         kind=meta.get("kind", "section"),
         element_ids=tuple(x for x in meta.get("element_ids", "").split(",") if x),
         spans=meta.get("spans", ""),
+        head=meta.get("head", ""),
     )
 
 

@@ -1,11 +1,13 @@
 """Markdown -> section chunks with heading paths, GitHub anchors and exact line ranges.
 
 Parsing uses markdown-it-py's block tokens, whose `map` gives each block's source lines, so a chunk
-boundary can only fall between blocks: code fences, tables and lists are never cut in half.
+boundary falls between blocks, and inside a long table or list only between its rows or items: a code fence,
+a row or an item is never cut in half, and the rows of a split table keep their header row (`Chunk.head`).
 """
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -63,6 +65,22 @@ class Block:
     title: str = ""
     info: str = ""
     content: str = ""
+    parts: tuple[tuple[int, int], ...] = ()  # tables: body rows; lists: top-level items ([start, end) lines)
+    head: tuple[int, int] | None = None  # a piece of a split table after its first: the table's header lines
+
+
+def _parts(tokens, i: int, open_type: str, close_type: str) -> tuple[tuple[int, int], ...]:
+    """Line ranges of the direct rows (`tr_open` in the body) or items (`list_item_open`) of the block at i."""
+    level = tokens[i].level
+    out = []
+    for tok in tokens[i + 1:]:
+        if tok.type == close_type and tok.level == level:
+            break
+        if tok.type == open_type and tok.map and (open_type == "tr_open" or tok.level == level + 1):
+            out.append(tuple(tok.map))
+    if open_type == "tr_open":
+        out = out[1:]  # the header row stays with the table's first piece
+    return tuple(out)
 
 
 def parse_blocks(text: str) -> list[Block]:
@@ -79,21 +97,48 @@ def parse_blocks(text: str) -> list[Block]:
         elif tok.type in ("fence", "code_block"):
             blocks.append(Block("fence", start, end, info=tok.info.strip(), content=tok.content))
         elif tok.type == "table_open":
-            blocks.append(Block("table", start, end))
+            blocks.append(Block("table", start, end, parts=_parts(tokens, i, "tr_open", "table_close")))
         elif tok.type in ("bullet_list_open", "ordered_list_open"):
-            blocks.append(Block("list", start, end))
+            close = tok.type.replace("_open", "_close")
+            blocks.append(Block("list", start, end, parts=_parts(tokens, i, "list_item_open", close)))
         else:
             blocks.append(Block("other", start, end))
     return blocks
 
 
+def _size(lines: list[str], start: int, end: int) -> int:
+    return sum(len(ln) + 1 for ln in lines[start:end])
+
+
+def split_block(block: Block, lines: list[str], max_chars: int) -> list[Block]:
+    """A table or list longer than `max_chars` as pieces of whole rows or items, each at most `max_chars`
+    where a row or item allows. A long table is one section's worth of facts (a changelog, an option
+    reference); embedded whole, the model reads only its first rows, so each piece is indexed on its own."""
+    total = _size(lines, block.start, block.end)
+    if not block.parts or total <= max_chars:
+        return [block]
+    budget = min(max_chars, 1.1 * total / math.ceil(total / max_chars))  # even pieces, no lone last row
+    head = (block.start, block.parts[0][0]) if block.kind == "table" else None
+    pieces: list[Block] = []
+    start, size = block.start, _size(lines, block.start, block.parts[0][0])
+    for p_start, p_end in block.parts:
+        length = _size(lines, p_start, p_end)
+        if size and size + length > budget and p_start > start and (p_start, p_end) != block.parts[0]:
+            pieces.append(Block(block.kind, start, p_start, head=head if start != block.start else None))
+            start, size = p_start, 0
+        size += length
+    pieces.append(Block(block.kind, start, block.end, head=head if start != block.start else None))
+    return pieces
+
+
 def _group(blocks: list[Block], lines: list[str], max_chars: int) -> list[list[Block]]:
-    """Pack whole blocks into groups of at most `max_chars` (a single big block stays whole)."""
+    """Pack whole blocks into groups of at most `max_chars` (a single big block stays whole); a later
+    piece of a split table starts its own group, so the header it carries belongs to the group's start."""
     groups: list[list[Block]] = [[]]
     size = 0
     for block in blocks:
-        length = sum(len(ln) + 1 for ln in lines[block.start : block.end])
-        if groups[-1] and size + length > max_chars:
+        length = _size(lines, block.start, block.end)
+        if groups[-1] and (size + length > max_chars or block.head):
             groups.append([])
             size = 0
         groups[-1].append(block)
@@ -137,7 +182,8 @@ def parse_markdown(file: str, text: str, max_chars: int = MAX_CHUNK_CHARS) -> li
         lead_text = next((b.content for _, bs in parts for b in bs if b.kind == "paragraph"), "")
         lead_sentence = sentences(lead_text.replace("\n", " "))[0] if lead_text else ""
         for title, part_blocks in parts:
-            body = [b for b in part_blocks if not (b.kind == "heading" and b.level <= SECTION_LEVEL)]
+            body = [piece for b in part_blocks if not (b.kind == "heading" and b.level <= SECTION_LEVEL)
+                    for piece in split_block(b, lines, max_chars)]
             if not [b for b in body if b.kind != "heading"]:
                 continue  # a heading directly followed by a sub-heading: nothing to answer from
             path = f"{heading_path} > {title}" if title else heading_path
@@ -158,6 +204,7 @@ def parse_markdown(file: str, text: str, max_chars: int = MAX_CHUNK_CHARS) -> li
                         end_line=end,
                         text="\n".join(lines[start:end]),
                         reading=" ".join(r for r in [lead_sentence if title or n else ""] + readings if r),
+                        head="\n".join(lines[slice(*group[0].head)]) if group[0].head else "",
                     )
                 )
     return chunks
@@ -178,10 +225,14 @@ class Unit:
 
 
 def split_units(chunk: Chunk) -> list[Unit]:
-    """Quotable units of a Markdown chunk, each with the absolute lines it came from."""
-    lines = chunk.text.splitlines()
-    offset = chunk.start_line
-    tokens = _parser().parse(chunk.text)
+    """Quotable units of a Markdown chunk, each with the absolute lines it came from.
+
+    A piece of a split table is read after its header lines (`chunk.head`), as the table it is part of;
+    the header row itself is left to the piece that holds it."""
+    text = f"{chunk.head}\n{chunk.text}" if chunk.head else chunk.text
+    lines = text.splitlines()
+    offset = chunk.start_line - (len(chunk.head.splitlines()) if chunk.head else 0)
+    tokens = _parser().parse(text)
     units: list[Unit] = []
 
     def add(kind: str, text: str, start: int, end: int) -> None:
@@ -208,7 +259,7 @@ def split_units(chunk: Chunk) -> list[Unit]:
         elif tok.type in ("fence", "code_block"):
             kind = "diagram" if tok.info.strip() == "mermaid" else "code"
             add(kind, "\n".join(lines[start:end]), start, end)
-        elif tok.type == "tr_open" and start >= 0:
+        elif tok.type == "tr_open" and start + offset >= chunk.start_line:
             row = lines[start] if start < len(lines) else ""
             if not re.fullmatch(r"[\s|:-]*", row):
                 add("row", row.strip().strip("|").strip(), start, start + 1)

@@ -246,8 +246,11 @@ def eval_cmd(ctx: click.Context, eval_set: tuple[Path, ...], gate: bool, accept:
 @click.option("--support", "support_set", type=click.Path(path_type=Path, dir_okay=False),
               help="Instead, fit the citation-support check of generated answers on this labelled set "
                    "(eval/support.jsonl) and write support.json.")
+@click.option("--ranker", is_flag=True,
+              help="Instead, fit the section ranker on the dev set(s) and write ranker.json (leave-thread-out "
+                   "figures printed beside the ranker in use). Refit the confidence model after it.")
 @click.pass_context
-def calibrate(ctx: click.Context, eval_set: tuple[Path, ...], support_set: Path | None) -> None:
+def calibrate(ctx: click.Context, eval_set: tuple[Path, ...], support_set: Path | None, ranker: bool) -> None:
     """Refit the answer-confidence model on the dev set and write calibration.json to the data dir."""
     from lifecycle_bot.evaluation import calibrate as fit
     from lifecycle_bot.evaluation.evaluate import EvalError
@@ -258,6 +261,15 @@ def calibrate(ctx: click.Context, eval_set: tuple[Path, ...], support_set: Path 
             for path in sets:
                 fit.check_dev_set(path)
         bot = _open_bot_for_questions(ctx)
+        if ranker:
+            from lifecycle_bot.evaluation.rank_fit import fit_ranker
+
+            model, out = fit_ranker(bot, sets, bot.settings.ranker_file)
+            click.echo(f"fitted on {model.n} questions -> {out}")
+            for name, figures in model.measured.items():
+                for which, row in figures.items():
+                    click.echo(f"  {name:<16} {which:<8} " + "  ".join(f"{k} {v}" for k, v in row.items()))
+            return
         if support_set is not None:
             model, out = fit.calibrate_support(bot, support_set)
             click.echo(f"weight {model.weight} threshold {model.threshold} -> {out}")
