@@ -508,7 +508,7 @@ class Bot:
 
     # -- extractive answers ----------------------------------------------------------------
     def _passages(self, result: SearchResult, query: str, sections: int, budgets: tuple[int, ...],
-                  min_ratio: float = 0.75, floor_ratio: float = 0.3, view: View | None = None):
+                  min_ratio: float = 0.8, floor_ratio: float = 0.3, view: View | None = None):
         """The best sections and their most relevant units (the model gets whole sections: floor 0)."""
         import numpy as np
 

@@ -124,7 +124,7 @@ def compose(
     budgets: tuple[int, ...] = (900, 350),
     query_vector=None,
     unit_vectors: dict | None = None,
-    min_ratio: float = 0.75,
+    min_ratio: float = 0.8,  # a second section when its ranker score is this share of the first's
     floor_ratio: float = 0.3,
 ) -> list[Passage]:
     """Pick sections and their best units; the first section gets the most room."""
