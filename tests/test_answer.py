@@ -125,6 +125,18 @@ def test_followup_detection():
     assert is_followup("and on Airflow 3?")
     assert not is_followup("why is my KubernetesExecutor pod stuck in Pending for an hour?")
     assert resolve_query("what about that?", ["what is OOMKilled?"]) == "what is OOMKilled? what about that?"
+    # a reply that is not a follow-up still continues its thread: the thread's topic leads, cut short
+    reply = "Posting the scheduler log from this morning as requested, nothing else changed since Friday."
+    assert resolve_query(reply, ["Worker pod stuck in Pending"]) == f"Worker pod stuck in Pending {reply}"
+    assert resolve_query(reply, ["x" * 500]).startswith("x" * 200 + " Posting")
+
+
+def test_a_reply_in_a_thread_is_answered_from_the_thread_topic(permissive_bot: Bot):
+    reply = "Posting the scheduler log from this morning as requested, nothing else changed since Friday."
+    threaded = permissive_bot.search(resolve_query(reply, ["my worker pod is stuck in Pending"]))
+    assert threaded.hits[0].chunk.anchor == "31-pod-stuck-in-pending"
+    answer = permissive_bot.ask(reply, history=["my worker pod is stuck in Pending"])
+    assert answer.citations[0].anchor == "31-pod-stuck-in-pending"
 
 
 @pytest.mark.parametrize(
