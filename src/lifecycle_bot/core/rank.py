@@ -14,6 +14,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from lifecycle_bot.core.fitted import load_fitted, save_fitted
 from lifecycle_bot.core.text import content_terms
 from lifecycle_bot.core.types import Chunk
@@ -98,9 +100,17 @@ class Ranker:
     measured: dict = field(default_factory=dict)  # cross-validated figures of the fit, for the record
 
     def score(self, x: dict[str, float]) -> float:
-        z = self.bias + sum(w * (x.get(k, 0.0) - self.mean.get(k, 0.0)) / (self.scale.get(k, 1.0) or 1.0)
-                            for k, w in self.weights.items())
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+        return self.score_all([x])[0]
+
+    def score_all(self, xs: list[dict[str, float]]) -> list[float]:
+        """Scores of many candidates in one matrix product (a question has ~50)."""
+        if not xs:
+            return []
+        names = list(self.weights)
+        w = np.array([self.weights[k] / (self.scale.get(k, 1.0) or 1.0) for k in names])
+        shift = sum(self.weights[k] * self.mean.get(k, 0.0) / (self.scale.get(k, 1.0) or 1.0) for k in names)
+        z = np.array([[x.get(k, 0.0) for k in names] for x in xs]) @ w + (self.bias - shift)
+        return (1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))).tolist()
 
 
 # Used only when neither the data dir nor the package has a fitted ranker: dense and BM25 evidence alike.

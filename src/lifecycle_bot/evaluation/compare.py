@@ -184,7 +184,7 @@ NAMES = {
     "a": "(a) llama-index default (SentenceSplitter, dense top-k)",
     "b": "(b) BM25 only (our section chunks)",
     "c": "(c) dense only (our section chunks)",
-    "d": "(d) ours: hybrid RRF + identifier boost",
+    "d": "(d) ours: dense + BM25 candidates, fitted section ranker",
     "e": "(e) llama-index hybrid (QueryFusionRetriever, vector + BM25)",
 }
 OTHERS = "abce"
