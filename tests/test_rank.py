@@ -84,3 +84,16 @@ def test_the_ranker_is_never_fitted_on_a_holdout(tmp_path):
     result = invoke("--data-dir", str(tmp_path), "calibrate", "--ranker", "--set", "eval/real_questions_holdout.jsonl")
     assert result.returncode != 0 and b"holdout" in result.stderr
     assert not (tmp_path / "ranker.json").exists()
+
+
+def test_chunk_vectors_are_read_in_pages_and_all_of_them(session_bot: Bot, monkeypatch):
+    from lifecycle_bot.core import retrieve
+
+    retriever = Bot(session_bot.settings).load()
+    whole_rows, whole = retriever._vectors()
+    monkeypatch.setattr(retrieve, "VECTOR_PAGE", 3)
+    retriever._matrix = None
+    rows, paged = retriever._vectors()
+    assert set(rows) == set(whole_rows) == set(retriever.chunks)
+    for h in rows:
+        assert paged[rows[h]] == pytest.approx(whole[whole_rows[h]], abs=1e-6)

@@ -32,6 +32,7 @@ def defined_identifiers(text: str) -> set[str]:
 
 
 RARE_IDENTIFIER = 0.6  # identifier score that makes a chunk a candidate on its own (held by < ~5% of chunks)
+VECTOR_PAGE = 4096  # chunk vectors read per request when a loaded index first needs them
 DENSE_CHARS = 400  # MiniLM reads 256 word pieces at most; longer text only costs time
 
 
@@ -139,10 +140,17 @@ class HybridRetriever(BaseRetriever):
         """Every chunk's unit-length vector, read from Chroma once per loaded index (400 chunks: 0.6 MB, 26k:
         40 MB): a candidate that only BM25 or an identifier found gets its true cosine without a store call."""
         if self._matrix is None and self.collection is not None:
-            got = self.collection.get(ids=self._hashes, include=["embeddings"])
-            vectors = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
+            ids: list[str] = []
+            parts: list[np.ndarray] = []
+            while True:  # in pages: one request for 26k vectors is a 40 MB body to a Chroma server
+                got = self.collection.get(include=["embeddings"], limit=VECTOR_PAGE, offset=len(ids))
+                if not got["ids"]:
+                    break
+                ids.extend(got["ids"])
+                parts.append(np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1))
+            vectors = np.concatenate(parts) if parts else np.zeros((0, 1), dtype=np.float32)
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            self._matrix = ({h: i for i, h in enumerate(got["ids"])}, vectors / np.where(norms > 0, norms, 1.0))
+            self._matrix = ({h: i for i, h in enumerate(ids)}, vectors / np.where(norms > 0, norms, 1.0))
         return self._matrix
 
     def _cosines(self, hashes: list[str], embedding: list[float]) -> dict[str, float]:
