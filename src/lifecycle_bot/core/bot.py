@@ -302,7 +302,7 @@ class Bot:
             bm25 = bm25_for(reader.store.artifacts_dir(manifest), bm25_texts(chunks), self.settings.sparse_top_k)
             idf = idf_table(c.embed_text for c in chunks)
             retriever = HybridRetriever(chunks, vector_retriever, embedder.get_query_embedding, self.settings, bm25,
-                                        collection, idf)
+                                        collection, idf, unit_vectors=unit_vectors)
         except IndexUnavailable:
             reader.release()
             raise

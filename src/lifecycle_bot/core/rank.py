@@ -21,7 +21,7 @@ from lifecycle_bot.core.text import content_terms
 from lifecycle_bot.core.types import Chunk
 
 DEFAULT_FILE = Path(__file__).with_name("ranker.json")  # packaged, read-only
-FEATURES = ("cos", "cos_gap", "log_cos_rank", "bm25", "log_bm25_rank", "log_best_rank", "reciprocal", "identifiers", "n_identifiers", "heading", "entry",
+FEATURES = ("cos", "cos_gap", "sentence_cos", "sentence_gap", "log_cos_rank", "bm25", "log_bm25_rank", "log_best_rank", "reciprocal", "identifiers", "n_identifiers", "heading", "entry",
             "table", "chapter", "diagram", "index_file", "log_parts")
 
 
@@ -64,12 +64,15 @@ def profiles(chunks: list[Chunk]) -> dict[tuple[str, str], Profile]:
 
 
 def features(cos: float, top_cos: float, cos_rank: int, bm25: float, top_bm25: float, bm25_rank: int,
-             identifiers: float, n_identifiers: int, query_terms: dict[str, float], profile: Profile) -> dict[str, float]:
+             identifiers: float, n_identifiers: int, query_terms: dict[str, float], profile: Profile,
+             sentence_cos: float, top_sentence_cos: float) -> dict[str, float]:
     """The ranker's inputs for one candidate section (`query_terms`: the question's content terms, idf-weighted)."""
     total = sum(query_terms.values()) or 1.0
     return {
         "cos": cos,
         "cos_gap": top_cos - cos,
+        "sentence_cos": sentence_cos,  # its best sentence, list item or row: a long section's one apt line
+        "sentence_gap": top_sentence_cos - sentence_cos,
         "log_cos_rank": math.log(cos_rank),
         "bm25": bm25 / top_bm25 if top_bm25 > 0 else 0.0,
         "log_bm25_rank": math.log(bm25_rank),

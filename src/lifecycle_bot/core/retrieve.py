@@ -70,10 +70,12 @@ class HybridRetriever(BaseRetriever):
     """Dense + BM25 with reciprocal-rank fusion and an exact-identifier boost."""
 
     def __init__(self, chunks: list[Chunk], vector_retriever: Any, embed_query, settings, bm25: Any = None,
-                 collection: Any = None, idf: dict[str, float] | None = None, ranker: rank.Ranker | None = None) -> None:
+                 collection: Any = None, idf: dict[str, float] | None = None, ranker: rank.Ranker | None = None,
+                 unit_vectors: dict | None = None) -> None:
         """`bm25`: the saved llama-index BM25 retriever of these chunks (`index.artifacts`); built here when None.
         `collection`: the Chroma collection behind `vector_retriever`, asked directly for ids and distances.
-        `idf`: the chunks' term weights, when the caller has them; `ranker`: else the one the settings name."""
+        `idf`: the chunks' term weights, when the caller has them; `ranker`: else the one the settings name.
+        `unit_vectors`: chunk hash -> its sentences' vectors (the index's), for the best-sentence evidence."""
         from lifecycle_bot.core.index.artifacts import make_bm25
         from lifecycle_bot.core.index.store import bm25_texts
 
@@ -86,6 +88,7 @@ class HybridRetriever(BaseRetriever):
         self.vector_retriever = vector_retriever
         self.collection = collection
         self._matrix: tuple[dict[str, int], np.ndarray] | None = None
+        self.unit_vectors = unit_vectors or {}
         self.embed_query = _cached(embed_query)
         self.bm25 = bm25 if bm25 is not None else make_bm25(bm25_texts(chunks), settings.sparse_top_k)
         self._defines = {h: defined_identifiers(c.text) for h, c in self.chunks.items()}
@@ -201,12 +204,17 @@ class HybridRetriever(BaseRetriever):
         cosine.update(self._cosines([h for h in candidates if h not in cosine], embedding))
         floor = min(cosine.values(), default=0.0)
 
+        q_unit = np.asarray(embedding, dtype=np.float32)
+        q_unit = q_unit / (np.linalg.norm(q_unit) or 1.0)
         best: dict[tuple[str, str], dict] = {}  # per section: its best evidence over its candidate parts
         for h in candidates:
             row = best.setdefault(self.chunks[h].section_key, {"cos": -1.0, "bm25": 0.0, "ident": 0.0, "parts": []})
             row["cos"] = max(row["cos"], cosine.get(h, floor))
             row["bm25"] = max(row["bm25"], bm25.get(h, 0.0))
             row["ident"] = max(row["ident"], ident.get(h, 0.0))
+            units = self.unit_vectors.get(h)
+            if units is not None and len(units):
+                row["unit"] = max(row.get("unit", -1.0), float(np.max(np.asarray(units) @ q_unit)))
             row["parts"].append(h)
         if not best:
             return SearchResult([], 0.0, 0.0, identifiers, 0.0, embedding)
@@ -215,6 +223,7 @@ class HybridRetriever(BaseRetriever):
         cos_rank = {k: r for r, k in enumerate(by_cos, start=1)}
         bm25_rank = {k: r for r, k in enumerate(by_bm25, start=1)}
         top_cos, top_bm25 = best[by_cos[0]]["cos"], best[by_bm25[0]]["bm25"]
+        top_unit = max((row.get("unit", row["cos"]) for row in best.values()), default=0.0)
         query_terms = {t: self.idf.get(t, 3.0) for t in set(content_terms(query))}
         dense_sections = {self.chunks[h].section_key for h, _ in dense}
 
@@ -223,7 +232,8 @@ class HybridRetriever(BaseRetriever):
         for key, row in best.items():
             matched[key] = tuple(dict.fromkeys(i for c in row["parts"] for i in matched_by.get(c, ())))
             rows[key] = features(row["cos"], top_cos, cos_rank[key], row["bm25"], top_bm25, bm25_rank[key],
-                                 row["ident"], len(matched[key]), query_terms, self.profiles[key])
+                                 row["ident"], len(matched[key]), query_terms, self.profiles[key],
+                                 row.get("unit", row["cos"]), top_unit)
         hits: list[Hit] = []
         for (key, row), score in zip(best.items(), self.ranker.score_all(list(rows.values()))):
             # the part shown and cited: the one with the most evidence of its own
