@@ -71,7 +71,7 @@ def features(cos: float, top_cos: float, cos_rank: int, bm25: float, top_bm25: f
     return {
         "cos": cos,
         "cos_gap": top_cos - cos,
-        "sentence_cos": sentence_cos,  # its best sentence, list item or row: a long section's one apt line
+        "sentence_cos": sentence_cos,  # its best sentence, list item or row (or itself): a long section's apt line
         "sentence_gap": top_sentence_cos - sentence_cos,
         "log_cos_rank": math.log(cos_rank),
         "bm25": bm25 / top_bm25 if top_bm25 > 0 else 0.0,

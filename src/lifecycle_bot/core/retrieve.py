@@ -223,7 +223,9 @@ class HybridRetriever(BaseRetriever):
         cos_rank = {k: r for r, k in enumerate(by_cos, start=1)}
         bm25_rank = {k: r for r, k in enumerate(by_bm25, start=1)}
         top_cos, top_bm25 = best[by_cos[0]]["cos"], best[by_bm25[0]]["bm25"]
-        top_unit = max((row.get("unit", row["cos"]) for row in best.values()), default=0.0)
+        # the best single piece of evidence: a sentence, or the section itself where its sentences are not all
+        # of it (a Mermaid diagram is read into the section's text, not into quotable sentences)
+        top_unit = max((max(row.get("unit", row["cos"]), row["cos"]) for row in best.values()), default=0.0)
         query_terms = {t: self.idf.get(t, 3.0) for t in set(content_terms(query))}
         dense_sections = {self.chunks[h].section_key for h, _ in dense}
 
@@ -233,7 +235,7 @@ class HybridRetriever(BaseRetriever):
             matched[key] = tuple(dict.fromkeys(i for c in row["parts"] for i in matched_by.get(c, ())))
             rows[key] = features(row["cos"], top_cos, cos_rank[key], row["bm25"], top_bm25, bm25_rank[key],
                                  row["ident"], len(matched[key]), query_terms, self.profiles[key],
-                                 row.get("unit", row["cos"]), top_unit)
+                                 max(row.get("unit", row["cos"]), row["cos"]), top_unit)
         hits: list[Hit] = []
         for (key, row), score in zip(best.items(), self.ranker.score_all(list(rows.values()))):
             # the part shown and cited: the one with the most evidence of its own
