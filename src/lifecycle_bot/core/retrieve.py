@@ -63,11 +63,12 @@ class SearchResult:
     identifiers: list[str] = field(default_factory=list)
     identifier_coverage: float = 0.0  # share of identifiers found anywhere in the KB
     query_vector: list[float] | None = None
-    features: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)  # every candidate section's
+    # the ranker's inputs for every candidate section (what `calibrate --ranker` fits on)
+    features: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
 
 
 class HybridRetriever(BaseRetriever):
-    """Dense + BM25 with reciprocal-rank fusion and an exact-identifier boost."""
+    """Dense and BM25 candidates, one hit per section, in the order of the fitted ranker's scores."""
 
     def __init__(self, chunks: list[Chunk], vector_retriever: Any, embed_query, settings, bm25: Any = None,
                  collection: Any = None, idf: dict[str, float] | None = None, ranker: rank.Ranker | None = None,
