@@ -75,6 +75,8 @@ def one_request(client: httpx.Client, url: str, question: str, session: str | No
                     if event == "generating" and first is None:
                         first = time.perf_counter() - started
                     elif event == "complete":
+                        if first is None:  # an answer in one update (no model): the first is the whole
+                            first = time.perf_counter() - started
                         data = json.loads(line[5:])
                         ok = bool(data and data[0] and "confidence" in str(data[0][-1]))
                         if ok and session and isinstance(data[1], dict):  # the page keeps the conversation

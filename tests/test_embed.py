@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from lifecycle_bot.core.bot import Bot
-from lifecycle_bot.core.index.embed import (BULK_MIN_TEXTS, ONNX_FILE, bulk_encoder, get_embedder, load_onnx,
-                                            onnx_dir, query_embedder)
+from lifecycle_bot.core.index.embed import (BULK_MIN_TEXTS, ONNX_FILE, QUERY_AGREEMENT, QUERY_FILE, bulk_encoder,
+                                            get_embedder, load_onnx, onnx_dir, query_embedder)
 
 TEXTS = ["why is my pod stuck in Pending?", "OOMKilled, exit code 137",
          "Événements: Warning FailedScheduling 0/3 nodes are available",  # non-ASCII
@@ -45,6 +45,37 @@ def test_answering_in_a_new_process_does_not_import_torch(session_bot):
     assert result["heavy"] == []
     expected = session_bot.ask("why is my pod stuck in Pending?")
     assert result["cited"] == [c.heading_path for c in expected.citations], "same answer as the torch path"
+
+
+def test_questions_go_through_the_int8_copy_and_agree_with_float32(session_bot):
+    settings = session_bot.settings
+    model_path = settings.resolved_model_path
+    fast = query_embedder(model_path, settings.cache_dir)
+    exact = query_embedder(model_path, settings.cache_dir, int8=False)
+    assert (onnx_dir(model_path, settings.cache_dir) / QUERY_FILE).exists(), "made once, next to the export"
+    questions = TEXTS + ["how do I give only one task 4 CPUs and 16Gi?", "pod airflow-x-1 Evicted: low ephemeral-storage"]
+    q8 = np.asarray([fast.get_query_embedding(q) for q in questions])
+    q32 = np.asarray([exact.get_query_embedding(q) for q in questions])
+    assert not np.allclose(q8, q32), "a different model really answers"
+    assert (q8 * q32).sum(axis=1).min() >= QUERY_AGREEMENT
+    # what goes into the index is never the int8 copy's
+    assert np.allclose(fast.get_text_embedding_batch(TEXTS), exact.get_text_embedding_batch(TEXTS), atol=1e-6)
+
+
+def test_a_damaged_int8_copy_is_set_aside(session_bot, tmp_path, caplog):
+    import shutil
+
+    model_path = session_bot.settings.resolved_model_path
+    source = onnx_dir(model_path, session_bot.settings.cache_dir)
+    copy = onnx_dir(model_path, tmp_path)
+    copy.parent.mkdir(parents=True)
+    shutil.copytree(source, copy)
+    (copy / QUERY_FILE).write_bytes(b"\x00not an onnx model")
+    embedder = query_embedder(model_path, tmp_path)
+    exact = query_embedder(model_path, tmp_path, int8=False)
+    assert "ignoring" in caplog.text and not (copy / QUERY_FILE).exists()
+    assert embedder.get_query_embedding("why Pending?") == pytest.approx(exact.get_query_embedding("why Pending?"))
+    assert query_embedder(model_path, tmp_path) and (copy / QUERY_FILE).exists(), "made again next time"
 
 
 def test_damaged_export_falls_back_to_sentence_transformers(session_bot, tmp_path, caplog):

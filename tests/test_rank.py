@@ -90,10 +90,26 @@ def test_chunk_vectors_are_read_in_pages_and_all_of_them(session_bot: Bot, monke
     from lifecycle_bot.core import retrieve
 
     retriever = Bot(session_bot.settings).load()
-    whole_rows, whole = retriever._vectors()
+    whole_rows, whole, _ = retriever._vectors()
     monkeypatch.setattr(retrieve, "VECTOR_PAGE", 3)
     retriever._matrix = None
-    rows, paged = retriever._vectors()
+    rows, paged, ids = retriever._vectors()
+    assert [ids[i] for i in rows.values()] == list(rows)
     assert set(rows) == set(whole_rows) == set(retriever.chunks)
     for h in rows:
         assert paged[rows[h]] == pytest.approx(whole[whole_rows[h]], abs=1e-6)
+
+
+def test_dense_scan_matches_chromas_nearest_neighbours(session_bot: Bot):
+    """The exact scan of the chunk vectors lists what Chroma's own query lists, with the same cosines."""
+    retriever = Bot(session_bot.settings).load()
+    embedding = retriever.embed_query("the scheduler deletes a pod after it succeeds")
+    ours = retriever.dense("", embedding)
+    k = min(retriever.settings.dense_top_k, len(retriever.chunks))
+    got = retriever.collection.query(query_embeddings=[embedding], include=["distances"], n_results=k)
+    chroma = list(zip(got["ids"][0], (1.0 - d for d in got["distances"][0])))
+    assert len(ours) == k > 3
+    assert [h for h, _ in ours[:10]] == [h for h, _ in chroma[:10]]
+    assert [c for _, c in ours] == sorted((c for _, c in ours), reverse=True)
+    for (h, c), (_, d) in zip(ours[:10], chroma[:10]):
+        assert c == pytest.approx(d, abs=1e-4)

@@ -53,11 +53,13 @@ def click(ref: str):
     return SimpleNamespace(_data={"ref": ref})
 
 
-def test_extractive_answer_comes_whole_after_the_placeholder_with_citations(app):
+def test_extractive_answer_comes_whole_in_one_update_with_citations(app):
     steps, chat, state = run(app, "why is my pod Pending?")
-    # no fake typing: the user's turn and a placeholder at once, then the quoted answer in one piece
-    assert len(steps) == 2, "placeholder, then the whole answer"
+    # no fake typing and no placeholder: the user's turn and the quoted answer in one update
+    assert len(steps) == 1, "the whole answer at once"
+    assert app.ask_at_once("why is my pod Pending?", "", [], {})[0][1]["role"] == "assistant"
     assert chat[0]["role"] == "user" and chat[1]["role"] == "assistant"
+    assert "lb-waiting" not in chat[1]["content"]
     assert 'href="#cite-0-1"' in chat[1]["content"] and "Pending" in chat[1]["content"]
     assert "\n" not in chat[1]["content"]
     (record,) = state["turns"]

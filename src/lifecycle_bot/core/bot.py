@@ -136,7 +136,8 @@ class Bot:
                 from lifecycle_bot.core.index.embed import query_embedder
 
                 self._export_onnx()
-                self._embedder = query_embedder(self.settings.resolved_model_path, self.settings.cache_dir)
+                self._embedder = query_embedder(self.settings.resolved_model_path, self.settings.cache_dir,
+                                                int8=self.settings.query_int8)
             return self._embedder
 
     def embed_sentences(self, texts: list[str]) -> list[list[float]]:

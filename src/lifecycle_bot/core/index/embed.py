@@ -6,6 +6,7 @@ re-index or a `--help` should not pay it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from functools import lru_cache
 
@@ -222,46 +223,62 @@ def bulk_encoder(model_path: str):
     return embed
 
 
-def load_onnx(model_path: str, onnx_file):
-    """A llama-index embedding model running the exported MiniLM with onnxruntime."""
-    return _onnx_class()(model_path, onnx_file)
+def load_onnx(model_path: str, onnx_file, query_file=None):
+    """A llama-index embedding model running the exported MiniLM with onnxruntime; questions go through
+    `query_file` (the int8 copy) when given, everything stored in the index through `onnx_file`."""
+    return _onnx_class()(model_path, onnx_file, query_file)
+
+
+def _session(onnx_file):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
 
 
 @lru_cache(maxsize=1)
 def _onnx_class():
     """Defined on first use: llama-index is not imported by a no-change `index` run."""
-    import numpy as np
     from llama_index.core.base.embeddings.base import BaseEmbedding
     from pydantic import PrivateAttr
 
     class OnnxEmbedding(BaseEmbedding):
         _session: object = PrivateAttr()
+        _query_session: object = PrivateAttr()
         _tokenizer: object = PrivateAttr()
         _counter: object = PrivateAttr()
 
-        def __init__(self, model_path: str, onnx_file) -> None:
-            import onnxruntime
-
+        def __init__(self, model_path: str, onnx_file, query_file=None) -> None:
             super().__init__(model_name=f"{model_path} (onnx)", embed_batch_size=64)
-            options = onnxruntime.SessionOptions()
-            options.log_severity_level = 3
-            self._session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+            self._session = _session(onnx_file)
+            self._query_session = self._session
+            if query_file:
+                try:
+                    self._query_session = _session(query_file)
+                except Exception as exc:  # a damaged copy: questions in float32, and it is made again
+                    import logging
+                    import os
+
+                    logging.getLogger(__name__).warning("ignoring %s (%s)", query_file, exc)
+                    with contextlib.suppress(OSError):
+                        os.unlink(query_file)
             self._tokenizer, self._counter = tokenizers(model_path)
 
         @classmethod
         def class_name(cls) -> str:
             return "OnnxMiniLM"
 
-        def _embed(self, texts: list[str]) -> list[list[float]]:
-            return embed_in_slices(texts, self._counter, self._run)
+        def _embed(self, texts: list[str], session=None) -> list[list[float]]:
+            return embed_in_slices(texts, self._counter, lambda batch: self._run(batch, session or self._session))
 
-        def _run(self, texts: list[str]) -> list[list[float]]:
+        def _run(self, texts: list[str], session) -> list[list[float]]:
             feed = _feed(self._tokenizer, texts)
-            hidden = self._session.run(None, feed)[0]
+            hidden = session.run(None, feed)[0]
             return mean_pool(hidden, feed["attention_mask"])
 
         def _get_query_embedding(self, query: str) -> list[float]:
-            return self._embed([query])[0]
+            return self._embed([query], self._query_session)[0]
 
         def _get_text_embedding(self, text: str) -> list[float]:
             return self._embed([text])[0]
@@ -275,14 +292,65 @@ def _onnx_class():
     return OnnxEmbedding
 
 
-def query_embedder(model_path: str, cache_dir):
-    """The embedding model for answering: the checked ONNX export when there is one, else sentence-transformers."""
+# -- questions through an int8 copy ------------------------------------------------------------------
+#
+# Embedding the question is most of an answer's time (MiniLM on ~25 word pieces: 7.8 ms of ~16 ms here).
+# onnxruntime's dynamic int8 quantisation, per output channel, runs it in 2.4 ms; its vectors agree with
+# float32 at cosine >= 0.987 on 200 eval questions (median 0.994). Only questions use it: the index keeps
+# float32-grade vectors, so a question is compared with the same documents either way.
+
+QUERY_FILE = "query.int8.onnx"
+QUERY_AGREEMENT = 0.98  # minimum cosine of the int8 copy to float32 on the check texts
+_QUERY_CHECK = _CHECK_TEXTS + ["Why does my task pod stay in ContainerCreating with FailedMount?",
+                               "scheduler log: Event: airflow-task-abc had an event of type DELETED"]
+
+
+def quantized_for_queries(model_path: str, onnx_file) -> "Path | None":
+    """The int8 copy of the export next to it (made once, in about 2 s), or None when it does not agree."""
+    import logging
+    import os
+    from pathlib import Path
+
+    import numpy as np
+
+    onnx_file = Path(onnx_file)
+    dest = onnx_file.with_name(QUERY_FILE)
+    if dest.exists():
+        return dest
+    tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}")
+    quiet = logging.root.manager.disable
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        logging.disable(logging.WARNING)  # the quantiser's advice to pre-process the graph first
+        try:
+            quantize_dynamic(str(onnx_file), str(tmp), per_channel=True, weight_type=QuantType.QInt8)
+        finally:
+            logging.disable(quiet)
+        padder, _ = tokenizers(model_path)
+        feed = _feed(padder, _QUERY_CHECK)
+        full = np.asarray(mean_pool(_session(onnx_file).run(None, feed)[0], feed["attention_mask"]))
+        small = np.asarray(mean_pool(_session(tmp).run(None, feed)[0], feed["attention_mask"]))
+        if float((full * small).sum(axis=1).min()) < QUERY_AGREEMENT:
+            tmp.unlink(missing_ok=True)
+            return None
+        os.replace(tmp, dest)  # appears complete or not at all
+        return dest
+    except Exception as exc:  # no quantiser or a damaged export: questions use float32
+        logging.getLogger(__name__).warning("questions embedded in float32 (%s)", exc)
+        tmp.unlink(missing_ok=True)
+        return None
+
+
+def query_embedder(model_path: str, cache_dir, int8: bool = True):
+    """The embedding model for answering: the checked ONNX export when there is one (questions through its
+    checked int8 copy when `int8`), else sentence-transformers."""
     import logging
 
     path = onnx_dir(model_path, cache_dir) / ONNX_FILE
     if path.exists():
         try:
-            return load_onnx(model_path, path)
+            return load_onnx(model_path, path, quantized_for_queries(model_path, path) if int8 else None)
         except Exception as exc:  # a damaged file: answer anyway, the slow way
             logging.getLogger(__name__).warning("ignoring %s (%s); using sentence-transformers", path, exc)
     return get_embedder(model_path)

@@ -361,10 +361,13 @@ class App:
             return
         history = [str(t.get("question", "")) for t in state["turns"]]
         chat.append({"role": "user", "content": render.for_chat(render.question_html(text))})
-        writing = bool(self.bot.settings.llm)
-        waiting = "Searching the docs and writing the answer" if writing else "Searching the docs"
-        chat.append({"role": "assistant", "content": f'<p class="muted lb-waiting">{waiting}\u2026</p>'})
-        yield chat, state, "", "", "", self._stop_button(visible=True)
+        chat.append({"role": "assistant", "content": '<p class="muted lb-waiting">Searching the docs and writing'
+                                                     ' the answer\u2026</p>'})
+        # Without a model the answer is ready in milliseconds: the page gets it in one update (each update
+        # is a full Gradio round of pre/post-processing, a third of the server's time per question).
+        streamed = bool(self.bot.settings.llm)
+        if streamed:
+            yield chat, state, "", "", "", self._stop_button(visible=True)
         turn = len(state["turns"])
         answer, written = None, []
         try:
@@ -395,7 +398,8 @@ class App:
             chat[-1] = {"role": "assistant", "content": self._bubble(record, turn)}
         if answer.refused:
             self._log_declined(state, len(state["turns"]) - 1)
-        yield chat, state, gr.skip(), gr.skip(), "", self._stop_button(visible=False)
+        boxes = (gr.skip(), gr.skip()) if streamed else ("", "")  # emptied by the first update, or now
+        yield chat, state, *boxes, "", self._stop_button(visible=False)
 
     def _stop_button(self, visible: bool):
         """The Stop button shows only while a model writes. Without a model it never shows, and its own label
@@ -407,6 +411,13 @@ class App:
         """A welcome example clicked: asked as if typed."""
         value = evt.value if isinstance(evt.value, dict) else {"text": str(evt.value or "")}
         yield from self.ask(str(value.get("text", "")), "", chat, state)
+
+    def ask_at_once(self, question: str, paste: str, chat: list, state: dict) -> tuple:
+        """`ask` as one update, for the extractive bot: Gradio runs a generator one step per thread hop."""
+        return _last(self.ask(question, paste, chat, state))
+
+    def ask_example_at_once(self, chat: list, state: dict, evt: gr.SelectData) -> tuple:
+        return _last(self.ask_example(chat, state, evt))
 
     def stopped(self, chat: list) -> tuple:
         """After Stop: the half-written answer stays, marked as stopped."""
@@ -569,6 +580,13 @@ def _new_secret(path: Path) -> str:
     return key
 
 
+def _last(updates: Iterator[tuple]) -> tuple:
+    out: tuple = ()
+    for out in updates:
+        pass
+    return out
+
+
 def ask_workers(settings: Settings) -> int:
     """Answers computed at once. Extractive answers are CPU work under one GIL: more threads than cores only
     queue inside Python (50 users x 30 s here: 21.8 q/s with 32, 29.2 q/s with 2). A model mostly waits
@@ -649,11 +667,13 @@ def build_app(bot: Bot, startup: Startup | None = None, store: FeedbackStore | N
         outputs = [chat, state, question, paste, status, stop_btn]
         # a new question hides the comment row in the page (no server update: see _stop_button)
         asking = dict(concurrency_limit=ask_workers(bot.settings), concurrency_id="ask", outputs=outputs, js=HIDE_COMMENT_JS)
+        streamed = bool(bot.settings.llm)  # only a model's answer comes in more than one update
+        ask, ask_example = (app.ask, app.ask_example) if streamed else (app.ask_at_once, app.ask_example_at_once)
         asks = [
-            ask_btn.click(app.ask, [question, paste, chat, state], api_name="ask", **asking),
-            question.submit(app.ask, [question, paste, chat, state], api_visibility="private", **asking),
-            paste.submit(app.ask, [question, paste, chat, state], api_visibility="private", **asking),
-            chat.example_select(app.ask_example, [chat, state], api_visibility="private", **asking),
+            ask_btn.click(ask, [question, paste, chat, state], api_name="ask", **asking),
+            question.submit(ask, [question, paste, chat, state], api_visibility="private", **asking),
+            paste.submit(ask, [question, paste, chat, state], api_visibility="private", **asking),
+            chat.example_select(ask_example, [chat, state], api_visibility="private", **asking),
         ]
         stop_btn.click(app.stopped, [chat], [chat, stop_btn], cancels=asks, api_visibility="private", queue=False)
         reset_io = [chat, state, question, paste, viewer, status, comment_row, comment_box]
