@@ -1,5 +1,6 @@
 """A real, large docs corpus for `bench/scale.py`: Apache Airflow's provider documentation, and the docs
-of the libraries Airflow runs on (Celery, SQLAlchemy, Django's for size), all from PyPI.
+of the libraries Airflow runs on (Celery, SQLAlchemy, Django's, then NumPy, SciPy, Matplotlib, pytest, SymPy,
+Sphinx and others for size), all from PyPI.
 
 Each of these source distributions ships its Sphinx docs (reStructuredText). We fetch the newest sdist of
 each package in `PACKAGES` from PyPI (the only network this project uses), keep its docs' `.rst`/`.txt`,
@@ -38,7 +39,11 @@ telegram zendesk ydb
 """.split()
 # then the docs of neighbouring projects, for size: (PyPI name, folder name of the docs)
 PACKAGES = [(f"apache-airflow-providers-{p}", "docs") for p in PROVIDERS] + [
-    ("celery", "docs"), ("sqlalchemy", "doc"), ("django", "docs")]
+    ("celery", "docs"), ("sqlalchemy", "doc"), ("django", "docs"),
+    # past 66x the chunks of kb/: the scientific stack and the tools around Python's packaging and tests
+    ("numpy", "doc"), ("scipy", "doc"), ("matplotlib", "doc"), ("pytest", "doc"), ("sympy", "doc"),
+    ("sphinx", "doc"), ("alembic", "docs"), ("setuptools", "docs"), ("pip", "docs"), ("flask", "docs"),
+    ("kombu", "docs")]
 
 
 def _sdist_url(name: str) -> str | None:

@@ -4,7 +4,7 @@
     .venv/bin/python bench/scale.py                      # 1x, 10x, 100x (the largest on a Chroma server)
     .venv/bin/python bench/scale.py --sizes 1,10         # smaller run
 
-1x is `kb/`. Larger sizes add real documentation (Airflow's providers, then Celery, SQLAlchemy and Django,
+1x is `kb/`. Larger sizes add real documentation (Airflow's providers, then Celery, SQLAlchemy, Django, NumPy, SciPy and more,
 from PyPI: `bench/corpus.py`) until the corpus holds N times the chunks of `kb/`. Every size is built by
 `lifecycle-bot index` in a fresh process, then asked the KB-shaped questions (`eval/qa.jsonl`) in another
 fresh process; the qa set's hit@3 shows whether the added documents crowd out the right section.
@@ -33,6 +33,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "src"))
 
 import corpus  # noqa: E402
+from lifecycle_bot.core.settings import Settings  # noqa: E402
+
+ONNX_CACHE = Settings().cache_dir / "onnx"
 
 # one answering process: load, warm up, time every qa question, then score them
 PROBE = r"""
@@ -170,7 +173,14 @@ def main() -> None:
                 chunks, size = chunk_count(kb), disk(kb) * 1e6
             else:
                 chunks, size = assemble(kb, factor, base, docs)
-            env = dict(os.environ)
+            # a full build: its own empty vector cache (the model's ONNX export linked in), so no size reuses
+            # vectors an earlier run embedded
+            cache = args.work / f"cache-{name.replace(' ', '-')}"
+            if not reuse:
+                shutil.rmtree(cache, ignore_errors=True)
+                cache.mkdir(parents=True)
+                (cache / "onnx").symlink_to(ONNX_CACHE, target_is_directory=True)
+            env = {**os.environ, "LIFECYCLE_BOT_CACHE": str(cache)}
             url = ""
             if server:
                 store = args.work / f"chroma-{factor}x"

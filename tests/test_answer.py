@@ -37,6 +37,9 @@ def _paragraph_claims(answer_text: str) -> list[tuple[int, str]]:
     return claims
 
 
+_ROW_SHOWN = re.compile(r"^Not so: .+ In fact: ")
+
+
 def assert_grounded(bot: Bot, answer) -> None:
     assert answer.citations, "an answer must cite something"
     claims = _paragraph_claims(answer.text)
@@ -51,6 +54,15 @@ def assert_grounded(bot: Bot, answer) -> None:
                 if not label.strip():
                     continue
                 assert f'"{label.strip().rstrip(".")}"' in " ".join(lines), f"{label!r} not in {c.label()}"
+            continue
+        if _ROW_SHOWN.match(text) or "; " in text:
+            # a table row shown under its header's names: each cell from the cited rows, each name a header
+            all_lines = (bot.settings.kb_dir / c.file).read_text().splitlines()
+            headers = normalise(" ".join(ln for ln, nxt in zip(all_lines, all_lines[1:]) if re.match(r"\|\s*:?-{3}", nxt)))
+            for fragment in re.split(r"^Not so: | In fact: |; |: ", text):
+                if fragment.strip():
+                    f = normalise(fragment)
+                    assert f in cited or f in headers, f"{fragment!r} is not in {c.label()} nor a header there"
             continue
         for sentence in re.split(r"(?<=[.!?])\s+", text):
             assert normalise(sentence) in cited, f"{sentence!r} is not in {c.label()}"

@@ -56,8 +56,10 @@ def test_long_sections_split_between_blocks_rows_and_items_only():
         assert c.text == "\n".join(lines[c.start_line - 1:c.end_line]), "a chunk is not its source lines"
         for unit in split_units(c):
             assert unit.text.split()[0] in lines[unit.start_line - 1], "a unit points at the wrong line"
-            if unit.kind == "row":
+            if unit.kind in ("row", "header"):
                 rows.append(unit.text)
+            if unit.kind == "row":
+                assert unit.header == ("a", "b") and unit.display == f"{unit.cells[0]}: b: x", "read under its header"
             elif unit.kind == "item":
                 list_items.append(unit.text)
         # a later piece of the table is read under the table's header, and quotes none of it
@@ -69,6 +71,20 @@ def test_long_sections_split_between_blocks_rows_and_items_only():
     joined = "\n".join(c.text for c in chunks)
     for i in range(20):
         assert f"Paragraph {i} " in joined
+
+
+def test_a_row_is_shown_under_its_header_and_a_wrong_claim_as_not_so():
+    text = ("## T\n\n| Option | Default | Meaning |\n|---|---|---|\n| `a_b` | `1` | Does a \\| b. |\n\n"
+            "| Claim | What the code does |\n|---|---|\n| Pods restart. | They do not. |\n\n"
+            "| `x` | `y` | Result |\n|---|---|---|\n| `True` | `False` | kept |\n")
+    (chunk,) = parse_markdown("t.md", text)
+    units = split_units(chunk)
+    assert [u.kind for u in units] == ["header", "row", "header", "row", "header", "row"]
+    rows = [u for u in units if u.kind == "row"]
+    assert rows[0].display == "`a_b`: Default: `1`; Meaning: Does a | b.", "an escaped pipe is a pipe"
+    assert rows[1].display == "Not so: Pods restart. In fact: They do not."
+    assert rows[2].display == "`x`: `True`; `y`: `False`; Result: kept"
+    assert rows[0].text == "`a_b` | `1` | Does a \\| b.", "the text embedded stays the row as written"
 
 
 def test_units_have_exact_lines():

@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass, field
 from lifecycle_bot.core.markdown import code_span
 
 
+LABEL_ELEMENTS = 4  # a citation's label names this many diagram elements (all stay in `element_ids`)
+
+
 @dataclass(frozen=True)
 class Chunk:
     """One indexed unit: a Markdown section (or part of one) or a piece of a diagram."""
@@ -90,7 +93,9 @@ class Citation:
 
     def label(self) -> str:
         lines = f"lines {self.start_line}\u2013{self.end_line}"
-        extra = f", elements {', '.join(self.element_ids)}" if self.element_ids else ""
+        ids = self.element_ids
+        named = ", ".join(ids[:LABEL_ELEMENTS]) + (f" and {len(ids) - LABEL_ELEMENTS} more" if len(ids) > LABEL_ELEMENTS else "")
+        extra = f", elements {named}" if ids else ""
         return f"{self.file} \u00a7 {self.heading_path} ({lines}{extra})"
 
     def to_dict(self) -> dict:

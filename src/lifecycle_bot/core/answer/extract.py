@@ -36,11 +36,11 @@ class Passage:
                     parts.append(" ".join(prose))
                     prose = []
                 parts.append(unit.text)
-            elif unit.kind == "item":
+            elif unit.kind in ("item", "row"):  # a row on a line of its own, under its header's names
                 if prose:
                     parts.append(" ".join(prose))
                     prose = []
-                parts.append(f"- {unit.text}")
+                parts.append(f"- {unit.display}")
             else:
                 prose.append(unit.text)
         if prose:
@@ -148,12 +148,16 @@ def compose(
             units.extend(chunk_units)
         if not units:
             continue
-        scored = [(scorer.score(u, query_terms, identifiers, how, cos), u) for u, cos in zip(units, cosines)]
+        # a table's header row names columns, it says nothing on its own
+        scored = [(scorer.score(u, query_terms, identifiers, how, cos), u) for u, cos in zip(units, cosines)
+                  if u.kind != "header"]
+        if not scored:
+            continue
         best = max(s for s, _ in scored)
         floor = max(0.05, best * floor_ratio) if floor_ratio else float("-inf")
         picked = _pick([(s, u) for s, u in scored if s >= floor], query_terms, idf, budgets[min(rank, len(budgets) - 1)])
         if rank == 0 and not picked:
-            picked = units[:2]
+            picked = [u for _, u in scored[:2]]
         if how and rank == 0 and not any(u.kind == "code" for u in picked):
             code = [(s, u) for s, u in scored if u.kind == "code" and s > 0.2]
             if code:

@@ -67,7 +67,7 @@ def build_messages(question: str, passages: list[Passage], earlier: list[str] = 
     """The grounded prompt: rules, numbered passages with their heading paths, then the question."""
     blocks = []
     for n, passage in enumerate(passages, start=1):
-        body = plain_links("\n".join(u.text for u in passage.units))
+        body = plain_links("\n".join(u.display for u in passage.units))
         blocks.append(f'<passage n="{n}" source="{passage.citation.heading_path}">\n{neutralise(body)}\n</passage>')
     parts = ["\n\n".join(blocks)]
     if paste:

@@ -216,12 +216,33 @@ def parse_markdown(file: str, text: str, max_chars: int = MAX_CHUNK_CHARS) -> li
 class Unit:
     """The smallest quotable piece of a chunk: a sentence, list item, table row or code block."""
 
-    kind: str  # sentence | item | row | code | diagram
-    text: str
+    kind: str  # sentence | item | row | header (a table's header row) | code | diagram
+    text: str  # as written: what is embedded and matched
     start_line: int  # 1-based, absolute in the source file
     end_line: int
     position: int  # order within the chunk
     element_ids: tuple[str, ...] = ()  # diagrams: the elements this unit was read from
+    cells: tuple[str, ...] = ()  # rows: the cells, and the table's header cells above them
+    header: tuple[str, ...] = ()
+
+    @property
+    def display(self) -> str:
+        """The unit as an answer shows it: a row under its header (`key`: Default: x; Meaning: y), a row of a
+        table of wrong claims as "Not so: ... In fact: ...", never the row's pipes."""
+        if self.kind != "row" or not self.cells:
+            return self.text
+        first, rest = self.cells[0], self.cells[1:]
+        if self.header and self.header[0].strip().lower() in MYTH_HEADERS:
+            return f"Not so: {first} In fact: {' '.join(c for c in rest if c)}".strip()
+        header = self.header or ("",) * len(self.cells)
+        if "`" in header[0]:  # the first column is a setting too (a table of combinations): name it as well
+            return "; ".join(f"{h}: {c}" if h else c for h, c in zip(header, self.cells) if c)
+        named = [f"{h}: {c}" if h else c for h, c in zip(header[1:], rest) if c]
+        return f"{first}: {'; '.join(named)}" if named else first
+
+
+# A table whose first column is headed like this lists wrong claims: a row is quoted as "Not so" (kb/ README).
+MYTH_HEADERS = ("claim", "wrong claim", "myth")
 
 
 def split_units(chunk: Chunk) -> list[Unit]:
@@ -235,10 +256,12 @@ def split_units(chunk: Chunk) -> list[Unit]:
     tokens = _parser().parse(text)
     units: list[Unit] = []
 
-    def add(kind: str, text: str, start: int, end: int) -> None:
+    def add(kind: str, text: str, start: int, end: int, **table) -> None:
         text = text.strip()
         if text:
-            units.append(Unit(kind, text, start + offset, end + offset - 1, len(units)))
+            units.append(Unit(kind, text, start + offset, end + offset - 1, len(units), **table))
+
+    header: tuple[str, ...] = ()
 
     for i, tok in enumerate(tokens):
         if tok.map is None or tok.nesting == -1:
@@ -259,11 +282,30 @@ def split_units(chunk: Chunk) -> list[Unit]:
         elif tok.type in ("fence", "code_block"):
             kind = "diagram" if tok.info.strip() == "mermaid" else "code"
             add(kind, "\n".join(lines[start:end]), start, end)
-        elif tok.type == "tr_open" and start + offset >= chunk.start_line:
+        elif tok.type == "tr_open":
+            cells, is_head = _cells(tokens, i)
+            if is_head:
+                header = cells
             row = lines[start] if start < len(lines) else ""
-            if not re.fullmatch(r"[\s|:-]*", row):
-                add("row", row.strip().strip("|").strip(), start, start + 1)
+            if start + offset >= chunk.start_line and not re.fullmatch(r"[\s|:-]*", row):
+                add("header" if is_head else "row", row.strip().strip("|").strip(), start, start + 1,
+                    cells=cells, header=() if is_head else header)
     return units
+
+
+def _cells(tokens: list, i: int) -> tuple[tuple[str, ...], bool]:
+    """The cells of the table row opened at `tokens[i]` (their Markdown, pipes gone), and whether it is the
+    header row."""
+    cells: list[str] = []
+    head = False
+    for tok in tokens[i + 1:]:
+        if tok.type == "tr_close":
+            break
+        if tok.type == "th_open":
+            head = True
+        elif tok.type == "inline":
+            cells.append(tok.content.strip())
+    return tuple(cells), head
 
 
 def _locate(sentence: str, para_lines: list[str], start: int) -> tuple[int, int]:

@@ -26,9 +26,19 @@ _MD_NOISE = re.compile(r"^\s{0,3}(#{1,6}\s+|[-*+]\s+|\d{1,3}[.)]\s+|>\s?)|\*\*|_
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
 
 
+@lru_cache(maxsize=16384)
 def _words(text: str) -> str:
-    """Text reduced to its words, to find a KB line inside an answer whatever Markdown marks either has."""
+    """Text reduced to its words, to find a KB line inside an answer whatever Markdown marks either has
+    (kept: every answer looks up the same KB lines again)."""
     return " ".join(re.findall(r"\w+", _MD_NOISE.sub("", text.strip()).lower()))
+
+
+def _quoted(line: str, said: str) -> bool:
+    """Whether the answer quotes this KB line: its words, or a table row's words cell by cell (an answer
+    shows a row under its header's names, not with its pipes)."""
+    parts = [_words(c) for c in line.strip().strip("|").split("|")] if line.lstrip().startswith("|") else [_words(line)]
+    parts = [p for p in parts if p]
+    return sum(map(len, parts)) >= 12 and all(p in said for p in parts)
 
 
 @lru_cache(maxsize=4096)
@@ -121,7 +131,7 @@ class SectionIndex:
         own = section.text.splitlines()
         first = section.start_line
         hits = [n for n in range(max(span[0], first), min(span[1], first + len(own) - 1) + 1)
-                if len(line := _words(own[n - first])) >= 12 and line in said]
+                if _quoted(own[n - first], said)]
         return hits or list(range(span[0], span[1] + 1))
 
     def quote(self, sid: str | None, lines: Iterable[int]) -> str:
