@@ -17,7 +17,7 @@ from lifecycle_bot.core.ingest import load_kb
 from lifecycle_bot.core.types import DECLINE_TEXT, Answer, Citation, Delta, Hit, IngestError, PasteFinding
 from lifecycle_bot.core.settings import Settings
 from lifecycle_bot.core.signatures import dominant, scan, split_question
-from lifecycle_bot.core.scope import foreign_subject
+from lifecycle_bot.core.scope import foreign_subject, foreign_topic, outside_scope
 from lifecycle_bot.core.conversation import HistoryError, history_questions, is_followup, resolve_query
 from lifecycle_bot.core.text import content_terms, idf_table
 
@@ -425,7 +425,9 @@ class Bot:
             a = self.analyse(question, history, view)
             confidence = self.calibration.predict(a.features)
             if confidence < self.settings.refusal_threshold or not a.result.hits:
-                answer = self._decline(a.result.hits[:3], confidence)
+                topic = foreign_topic(" ".join([*a.history, a.question])) if a.features.get("foreign_subject") else None
+                answer = (Answer(outside_scope(topic), confidence=confidence, refused=True) if topic
+                          else self._decline(a.result.hits[:3], confidence))
             elif self.settings.llm:
                 answer = yield from self._generate(a, confidence)
             else:

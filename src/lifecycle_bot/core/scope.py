@@ -25,3 +25,26 @@ OURS = re.compile(
 def foreign_subject(text: str) -> float:
     """1.0 when the text names a neighbouring product and nothing of the executor's own, else 0.0."""
     return 1.0 if FOREIGN.search(text) and not OURS.search(text) else 0.0
+
+
+# What a declined question is about, as the decline names it.
+_NAMES = (("kubernetes pod operator", "The KubernetesPodOperator"), ("kubernetespodoperator", "The KubernetesPodOperator"),
+          ("kpo", "The KubernetesPodOperator"), ("celery", "Celery"), ("spark", "Spark"), ("argo", "Argo"),
+          ("flink", "Flink"), ("kubeflow", "Kubeflow"), ("dask", "Dask"), ("tekton", "Tekton"), ("keda", "KEDA"),
+          ("karpenter", "Karpenter"), ("nextflow", "Nextflow"), ("docker", "Docker Compose"))
+
+
+def foreign_topic(text: str) -> str | None:
+    """The neighbouring product a question is about (as `foreign_subject` decides), by its usual name."""
+    if not foreign_subject(text):
+        return None
+    word = re.sub(r"\s+", " ", FOREIGN.search(text).group(0).lower())
+    return next((name for key, name in _NAMES if word.replace(" ", "").startswith(key.replace(" ", ""))), word)
+
+
+def outside_scope(topic: str) -> str:
+    """The decline for a question about a neighbouring product: what this assistant covers, and that the topic
+    is not part of it (no nearest sections: they would be about something else)."""
+    return (f"{topic} is outside what I cover. I answer questions about how Airflow's KubernetesExecutor runs a "
+            "task, from the scheduler queueing it to the worker pod's cleanup, and about debugging that; for "
+            f"{topic}, its own documentation is the place to look.")
