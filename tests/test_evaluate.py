@@ -89,3 +89,16 @@ def test_failing_holdout_rows_are_listed_by_id_only():
     assert "secret words" not in failing_questions(results, items, holdout=True)[0]
     items["h1"]["split"] = "holdout"
     assert "secret words" not in failing_questions(results, items)[0]
+
+
+def test_reliability_table_bins_confidences_and_counts_the_answerable():
+    from lifecycle_bot.evaluation.calibrate import out_of_fold, reliability
+
+    table = reliability([0.05, 0.15, 0.9, 0.95, 1.0], [0, 1, 1, 0, 1])
+    assert [r["n"] for r in table] == [2, 0, 0, 0, 3]
+    assert table[0] == {"bin": "0.0-0.2", "n": 2, "confidence": 0.1, "answerable": 0.5}
+    assert table[-1]["answerable"] == round(2 / 3, 3) and table[1]["confidence"] is None
+    # out of fold: every row is scored by a model fitted on the other folds, which still learns a clean signal
+    rows = [({"top_dense": 0.9 if i % 2 else 0.1}, i % 2) for i in range(40)]
+    preds = out_of_fold(rows, [f"t{i}" for i in range(40)])
+    assert min(p for p, (_, y) in zip(preds, rows) if y) > max(p for p, (_, y) in zip(preds, rows) if not y)

@@ -6,6 +6,7 @@ citation-support check of generated answers on its labelled set. Both are writte
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 from lifecycle_bot.core.answer import confidence as conf
@@ -36,16 +37,52 @@ def dev_items(eval_set: Path) -> list[dict]:
     return [i for i in items if i.get("expected") or not i.get("kb_gap")]
 
 
-def calibrate(bot, eval_set: Path | list[Path]) -> tuple[conf.Calibration, float, Path]:
-    """Fit on the dev set(s) and write it to the data dir: (model, training accuracy, file written)."""
+FOLDS = 5
+BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def out_of_fold(rows: list[tuple[dict[str, float], int]], groups: list[str], folds: int = FOLDS) -> list[float]:
+    """Each row's confidence from a model fitted without its thread (folds by thread, as `calibrate --ranker`)."""
+    fold_of = [zlib.crc32(g.encode()) % folds for g in groups]
+    preds = [0.0] * len(rows)
+    for fold in range(folds):
+        train = [r for r, f in zip(rows, fold_of) if f != fold]
+        if not train or not any(f == fold for f in fold_of):
+            continue
+        model = conf.fit(train)
+        for i, f in enumerate(fold_of):
+            if f == fold:
+                preds[i] = model.predict(rows[i][0])
+    return preds
+
+
+def reliability(preds: list[float], labels: list[int], edges: tuple[float, ...] = BINS) -> list[dict]:
+    """Per confidence bin: how many questions, their mean confidence, and the share that was answerable."""
+    table = []
+    for lo, hi in zip(edges, edges[1:]):
+        inside = [(p, y) for p, y in zip(preds, labels) if lo <= p < hi or (hi == edges[-1] and p == hi)]
+        table.append({"bin": f"{lo:.1f}-{hi:.1f}", "n": len(inside),
+                      "confidence": round(sum(p for p, _ in inside) / len(inside), 3) if inside else None,
+                      "answerable": round(sum(y for _, y in inside) / len(inside), 3) if inside else None})
+    return table
+
+
+def calibrate(bot, eval_set: Path | list[Path]) -> tuple[conf.Calibration, float, Path, list[dict]]:
+    """Fit on the dev set(s) and write it to the data dir: (model, training accuracy, file written, the
+    reliability table of out-of-fold confidences)."""
+    from lifecycle_bot.evaluation.evaluate import thread_key
+
     sets = [eval_set] if isinstance(eval_set, Path) else list(eval_set)
-    rows = [row for path in sets for row in feature_rows(bot, dev_items(path))]
+    items = [item for path in sets for item in dev_items(path)]
+    rows = feature_rows(bot, items)
     cal = conf.fit(rows)
     cal.fitted_on = " + ".join(Path(p).as_posix() for p in sets)
     out = bot.settings.calibration_file
     conf.save(cal, out)
     correct = sum((cal.predict(x) >= bot.settings.refusal_threshold) == bool(y) for x, y in rows)
-    return cal, correct / len(rows), out
+    groups = [thread_key(i["source"]) if i.get("source") else i["id"] for i in items]
+    table = reliability(out_of_fold(rows, groups), [y for _, y in rows])
+    return cal, correct / len(rows), out, table
 
 
 # -- the citation-support check of generated answers ---------------------------------------------

@@ -280,8 +280,12 @@ def calibrate(ctx: click.Context, eval_set: tuple[Path, ...], support_set: Path 
                 else:
                     click.echo(f"{name}: {r}")
             return
-        cal, accuracy, out = fit.calibrate(bot, sets)
+        cal, accuracy, out, table = fit.calibrate(bot, sets)
     except EvalError as exc:
         raise BotError(str(exc)) from None
     click.echo(f"fitted on {cal.n} items; training accuracy {accuracy:.3f}")
     click.echo(f"weights {cal.weights} bias {cal.bias} -> {out}")
+    click.echo("reliability (out of fold, folds by thread): bin  n  mean confidence  share answerable")
+    for row in table:
+        click.echo(f"  {row['bin']}  {row['n']:>4}  {row['confidence'] if row['n'] else '-':>6}  "
+                   f"{row['answerable'] if row['n'] else '-':>6}")
