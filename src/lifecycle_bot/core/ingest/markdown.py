@@ -241,7 +241,7 @@ class Unit:
         return f"{first}: {'; '.join(named)}" if named else first
 
 
-# A table whose first column is headed like this lists wrong claims: a row is quoted as "Not so" (kb/ README).
+# A table whose first column is headed like this lists wrong claims (kb/ 14.4): a row is quoted as "Not so: ...".
 MYTH_HEADERS = ("claim", "wrong claim", "myth")
 
 
