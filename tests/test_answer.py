@@ -192,3 +192,33 @@ def test_fitted_models_come_from_the_data_dir_with_packaged_defaults(tmp_path):
     settings.support_file.write_text(json.dumps({"weight": 0.25, "threshold": 0.7}))
     assert gen.load_support_model(settings.support_file).threshold == 0.7
     assert gen.load_support_model(tmp_path / "absent.json") == gen.load_support_model(None)  # the packaged one
+
+
+@pytest.mark.parametrize("question, part", [
+    ("how do I fix it?", "Fix"), ("any workaround?", "Fix"), ("what should I change so it stops?", "Fix"),
+    ("why is my pod Pending?", None), ("what does exit code 137 mean?", None),
+])
+def test_what_a_question_asks_of_a_debugging_entry(question, part):
+    from lifecycle_bot.core.answer.extract import asked_part
+
+    assert asked_part(question) == part
+
+
+def test_how_do_i_fix_it_after_a_diagnosis_leads_with_the_fix(tmp_path):
+    from lifecycle_bot.core.settings import Settings
+
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "guide.md").write_text(
+        "# Guide\n\n## 1. Debugging\n\n### 1.1 Task pod OOMKilled\n\n"
+        "#### Symptoms\n\nThe pod shows OOMKilled and exit code 137 in the scheduler log.\n\n"
+        "#### Causes\n\nThe task used more memory than the container limit of the worker pod.\n\n"
+        "#### Fix\n\nRaise the memory request and limit of the task through pod_override in executor_config.\n\n"
+        "## 2. Scheduling\n\n### 2.1 Pending pods\n\nA pod stays Pending when no node has room for its requests.\n")
+    bot = Bot(Settings(kb_dir=kb, data_dir=tmp_path / "data", refusal_threshold=0.0))
+    bot.index()
+    fix = bot.ask("how do I fix it?", history=["my task pod was OOMKilled with exit code 137"])
+    assert fix.body.startswith("Raise the memory request and limit"), fix.body
+    assert "scheduler log" not in fix.body, "the symptoms are not given again"
+    what = bot.ask("my task pod was OOMKilled with exit code 137, what does it look like?")
+    assert "OOMKilled and exit code 137 in the scheduler log" in what.body, "without the intent: the whole entry"

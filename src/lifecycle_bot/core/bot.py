@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from lifecycle_bot.core.answer import confidence as conf
-from lifecycle_bot.core.answer.extract import compose
+from lifecycle_bot.core.answer.extract import asked_part, compose
 from lifecycle_bot.core.index.store import (BuildReport, IndexCorrupt, IndexMissing, IndexUnavailable, Reader,
                                             open_index)
 from lifecycle_bot.core.ingest import load_kb
@@ -431,7 +431,7 @@ class Bot:
             elif self.settings.llm:
                 answer = yield from self._generate(a, confidence)
             else:
-                answer = self._answer(a.result, a.query, confidence, view=view)
+                answer = self._answer(a.result, a.query, confidence, view=view, question=a.question)
             if a.matches and not answer.refused:
                 answer = self._link_paste(answer, a.matches, view)
         finally:
@@ -488,7 +488,7 @@ class Bot:
 
     def _fallback(self, a: Analysis, confidence: float, reason: str) -> Answer:
         return self._answer(a.result, a.query, confidence, notice=f"Showing the extractive answer: {reason}.",
-                            view=a.view)
+                            view=a.view, question=a.question)
 
     def vectors_of(self, passage, view: View | None = None):
         """Sentence vectors of a passage's units: from the index, embedded now if the index lacks one."""
@@ -511,7 +511,7 @@ class Bot:
 
     # -- extractive answers ----------------------------------------------------------------
     def _passages(self, result: SearchResult, query: str, sections: int, budgets: tuple[int, ...],
-                  min_ratio: float = 0.8, floor_ratio: float = 0.3, view: View | None = None):
+                  min_ratio: float = 0.8, floor_ratio: float = 0.3, view: View | None = None, part: str | None = None):
         """The best sections and their most relevant units (the model gets whole sections: floor 0)."""
         import numpy as np
 
@@ -520,12 +520,13 @@ class Bot:
         return compose(result.hits, query, result.identifiers, v.idf, sections,
                        section_chunks=v.sections, budgets=budgets,
                        query_vector=qv, unit_vectors=v.unit_vectors, min_ratio=min_ratio,
-                       floor_ratio=floor_ratio)
+                       floor_ratio=floor_ratio, part=part)
 
     def _answer(self, result: SearchResult, query: str, confidence: float, notice: str = "",
-                view: View | None = None) -> Answer:
+                view: View | None = None, question: str = "") -> Answer:
+        """`question`: as asked (the query may carry the thread's topic); what it asks for picks the part."""
         passages = self._passages(result, query, self.settings.answer_sections, self.settings.answer_budget,
-                                  view=view)
+                                  view=view, part=asked_part(question))
         body = "\n\n".join(p.render(i) for i, p in enumerate(passages, start=1))
         return Answer(body, citations=[p.citation for p in passages], confidence=confidence, notice=notice)
 

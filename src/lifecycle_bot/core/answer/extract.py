@@ -17,6 +17,20 @@ from lifecycle_bot.core.ingest.units import units_of
 from lifecycle_bot.core.types import Chunk, Citation, Hit
 from lifecycle_bot.core.text import content_terms
 
+# What a question asks of a debugging entry (kb/ 12.x: Symptoms, Causes, How to confirm, Fix): "how do I fix it"
+# after a diagnosis wants the Fix part first, not the symptoms again.
+PART_INTENTS = (
+    ("Fix", re.compile(r"\b(fix|fixe[sd]|solve|resolve|workaround|prevent|avoid|get rid of|stop (it|this|that|them)"
+                       r"|what (should|do|can) (i|we) (do|change|set)|how (do|can|should) (i|we) (make|get) (it|this))\b",
+                       re.I)),
+)
+
+
+def asked_part(question: str) -> str | None:
+    """The part of a debugging entry the question asks for, or None."""
+    return next((part for part, pattern in PART_INTENTS if pattern.search(question or "")), None)
+
+
 HOW_INTENT = re.compile(r"\b(how|fix|command|check|confirm|debug|find|see|list|show|set|configure|kubectl|sql|query|resolve|solve)\b", re.I)
 
 
@@ -126,8 +140,10 @@ def compose(
     unit_vectors: dict | None = None,
     min_ratio: float = 0.8,  # a second section when its ranker score is this share of the first's
     floor_ratio: float = 0.3,
+    part: str | None = None,
 ) -> list[Passage]:
-    """Pick sections and their best units; the first section gets the most room."""
+    """Pick sections and their best units; the first section gets the most room. `part` (`asked_part`): when
+    the first section has a part of that name, its units come from that part only."""
     if not hits:
         return []
     how = bool(HOW_INTENT.search(query))
@@ -137,6 +153,8 @@ def compose(
     passages: list[Passage] = []
     for rank, hit in enumerate(chosen):
         chunks = (section_chunks or {}).get(hit.chunk.section_key) or [hit.chunk]
+        if rank == 0 and part:
+            chunks = [c for c in chunks if c.heading_path.endswith(f"> {part}")] or chunks
         units, cosines = [], []
         for c in chunks:
             chunk_units = units_of(c)
