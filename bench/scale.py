@@ -159,6 +159,7 @@ def main() -> None:
     runs = [(f, False) for f in factors if not (f in on_server and f == max(factors) and f >= 100)]
     runs += [(f, True) for f in factors if f in on_server]
     rows, servers = [], {}
+    assembled: set[int] = set()  # a corpus folder from an earlier run may predate a bigger corpus
     try:
         for factor, server in runs:  # builds first, each in a fresh process
             name = f"{factor}x" + (" server" if server else "")
@@ -169,10 +170,11 @@ def main() -> None:
                 shutil.rmtree(data, ignore_errors=True)
             if factor == 1:
                 chunks, size = base, disk(ROOT / "kb") * 1e6
-            elif (args.work / f"kb-{factor}x").exists() and (server or reuse):
-                chunks, size = chunk_count(kb), disk(kb) * 1e6
+            elif (args.work / f"kb-{factor}x").exists() and (factor in assembled or reuse):
+                chunks, size = chunk_count(kb), disk(kb) * 1e6  # assembled by this run, or kept on purpose
             else:
                 chunks, size = assemble(kb, factor, base, docs)
+                assembled.add(factor)
             # a full build: its own empty vector cache (the model's ONNX export linked in), so no size reuses
             # vectors an earlier run embedded
             cache = args.work / f"cache-{name.replace(' ', '-')}"

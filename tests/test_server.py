@@ -67,6 +67,14 @@ def test_index_and_ask_against_a_chroma_server(chroma_server: str, kb_copy: Path
     (kb_copy / "guide.md").write_text((kb_copy / "guide.md").read_text() + "\n## 4. Extra\n\nA new section about PgBouncer.\n")
     update = bot.index()
     assert update.embedded >= 1 and update.reused >= 1
+    # our own build is read at once; a teammate trusts the live collection it saw for GENERATION_TTL, then switches
+    assert bot.ask("PgBouncer new section").citations[0].heading_path.startswith("4. Extra")
+    import time
+
+    from lifecycle_bot.core.index.store import GENERATION_TTL
+
+    time.sleep(GENERATION_TTL + 0.1)
+    assert teammate.ask("PgBouncer new section").citations[0].heading_path.startswith("4. Extra")
 
 
 def test_unreachable_server_is_a_clear_error(kb_copy: Path, tmp_path: Path):

@@ -99,6 +99,7 @@ class HybridRetriever(BaseRetriever):
         self.bm25 = bm25 if bm25 is not None else make_bm25(bm25_texts(chunks), settings.sparse_top_k)
         self._defines = {h: defined_identifiers(c.text) for h, c in self.chunks.items()}
         self._bm25_ids = [row["node_id"] for row in self.bm25.corpus]
+        self._bm25_row = {h: i for i, h in enumerate(self._bm25_ids)}
         self.idf = idf if idf is not None else idf_table(c.embed_text for c in chunks)
         self.profiles = rank.profiles(chunks)
         self.ranker = ranker or rank.load(settings.ranker_file)
@@ -131,16 +132,21 @@ class HybridRetriever(BaseRetriever):
 
     def bm25_scores(self, query: str) -> dict[str, float]:
         """BM25 score of every chunk that has one, by llama-index's BM25 retriever's own tokeniser and bm25s
-        index (read as scores, not rebuilt into nodes): the ranker weighs a dense candidate's BM25 score too."""
+        index (read as scores, not rebuilt into nodes)."""
+        scores = self._bm25_array(query)
+        return {self._bm25_ids[i]: float(scores[i]) for i in np.flatnonzero(scores)}
+
+    def _bm25_array(self, query: str) -> np.ndarray:
+        """BM25 scores of every chunk as one array, in `_bm25_ids` order (zeros where nothing matches): at
+        26k chunks a dict of every matching chunk was a tenth of an answer."""
         import bm25s
 
         r = self.bm25
         tokens = bm25s.tokenize(query, stemmer=None if r.skip_stemming else r.stemmer, token_pattern=r.token_pattern,
                                 show_progress=False, return_ids=False)[0]
-        if not tokens:  # nothing BM25 can match (punctuation only)
-            return {}
-        scores = r.bm25.get_scores(list(tokens))
-        return {self._bm25_ids[i]: float(scores[i]) for i in np.flatnonzero(scores)}
+        if not tokens:
+            return np.zeros(len(self._bm25_ids), dtype=np.float32)
+        return np.asarray(r.bm25.get_scores(list(tokens)), dtype=np.float32)
 
     def sparse(self, query: str) -> list[tuple[str, float]]:
         """(chunk hash, BM25 score), best first, the first `sparse_top_k`."""
@@ -203,14 +209,17 @@ class HybridRetriever(BaseRetriever):
         identifiers), each section scored by the fitted ranker from the evidence of all its candidate parts."""
         embedding = self.embed_query(dense_text(query))
         dense = [(h, cos) for h, cos in self.dense(query, embedding) if h in self.chunks]
-        bm25 = self.bm25_scores(query)
-        sparse = sorted(bm25.items(), key=lambda kv: kv[1], reverse=True)[: self.settings.sparse_top_k]
+        scores = self._bm25_array(query)
+        k = min(self.settings.sparse_top_k, int(np.count_nonzero(scores)))
+        top = np.argpartition(-scores, k - 1)[:k] if 0 < k < len(scores) else np.flatnonzero(scores)
+        sparse = sorted(((self._bm25_ids[i], float(scores[i])) for i in top), key=lambda kv: kv[1], reverse=True)
         identifiers = extract_identifiers(query) + list(boost_terms or [])
         ident, matched_by, found = self.identifier_scores(identifiers)
 
         cosine = dict(dense)
         rare = [h for h, score in ident.items() if score >= RARE_IDENTIFIER]
         candidates = list(dict.fromkeys([h for h, _ in dense] + [h for h, _ in sparse] + rare))
+        bm25 = {h: s for h in candidates if (i := self._bm25_row.get(h)) is not None and (s := float(scores[i])) > 0}
         cosine.update(self._cosines([h for h in candidates if h not in cosine], embedding))
         floor = min(cosine.values(), default=0.0)
 
