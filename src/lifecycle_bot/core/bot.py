@@ -425,7 +425,7 @@ class Bot:
             a = self.analyse(question, history, view)
             confidence = self.calibration.predict(a.features)
             if confidence < self.settings.refusal_threshold or not a.result.hits:
-                topic = foreign_topic(" ".join([*a.history, a.question])) if a.features.get("foreign_subject") else None
+                topic = foreign_topic(" ".join([*a.history, a.question]))
                 answer = (Answer(outside_scope(topic), confidence=confidence, refused=True) if topic
                           else self._decline(a.result.hits[:3], confidence))
             elif self.settings.llm:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
@@ -41,6 +41,23 @@ def dense_text(query: str) -> str:
     if len(query) <= DENSE_CHARS:
         return query
     return query[:120] + " \u2026 " + query[-(DENSE_CHARS - 120):]
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the `k` highest scores, best first (ties in index order)."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    return top[np.argsort(-scores[top], kind="stable")]
+
+
+class ChunkVectors(NamedTuple):
+    """Every chunk's unit-length vector, with its chunk hash (`ids`) and the row of each hash (`rows`)."""
+
+    rows: dict[str, int]
+    unit: np.ndarray
+    ids: list[str]
 
 
 def _unit(vector) -> np.ndarray:
@@ -93,7 +110,7 @@ class HybridRetriever(BaseRetriever):
         self.postings = Postings.build([c.embed_text.lower() for c in self.chunks.values()])
         self.vector_retriever = vector_retriever
         self.collection = collection
-        self._matrix: tuple[dict[str, int], np.ndarray, list[str]] | None = None
+        self._matrix: ChunkVectors | None = None
         self.unit_vectors = unit_vectors or {}
         self.embed_query = _cached(embed_query)
         self.bm25 = bm25 if bm25 is not None else make_bm25(bm25_texts(chunks), settings.sparse_top_k)
@@ -121,20 +138,8 @@ class HybridRetriever(BaseRetriever):
         if matrix is None:
             found = self.vector_retriever.retrieve(QueryBundle(query_str=query, embedding=embedding))
             return [(n.node.node_id, 1.0 + math.log(max(n.score or 1e-9, 1e-9))) for n in found]  # exp(-distance)
-        ids, vectors = matrix[2], matrix[1]
-        k = min(self.settings.dense_top_k, len(ids))
-        if k == 0:
-            return []
-        sims = vectors @ _unit(embedding)
-        top = np.argpartition(-sims, k - 1)[:k] if k < len(ids) else np.arange(len(ids))
-        top = top[np.argsort(-sims[top], kind="stable")]
-        return [(ids[i], float(sims[i])) for i in top]
-
-    def bm25_scores(self, query: str) -> dict[str, float]:
-        """BM25 score of every chunk that has one, by llama-index's BM25 retriever's own tokeniser and bm25s
-        index (read as scores, not rebuilt into nodes)."""
-        scores = self._bm25_array(query)
-        return {self._bm25_ids[i]: float(scores[i]) for i in np.flatnonzero(scores)}
+        sims = matrix.unit @ _unit(embedding)
+        return [(matrix.ids[i], float(sims[i])) for i in _top(sims, self.settings.dense_top_k)]
 
     def _bm25_array(self, query: str) -> np.ndarray:
         """BM25 scores of every chunk as one array, in `_bm25_ids` order (zeros where nothing matches): at
@@ -148,16 +153,11 @@ class HybridRetriever(BaseRetriever):
             return np.zeros(len(self._bm25_ids), dtype=np.float32)
         return np.asarray(r.bm25.get_scores(list(tokens)), dtype=np.float32)
 
-    def sparse(self, query: str) -> list[tuple[str, float]]:
-        """(chunk hash, BM25 score), best first, the first `sparse_top_k`."""
-        scores = self.bm25_scores(query)
-        return sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[: self.settings.sparse_top_k]
-
     def doc_freq(self, identifier: str) -> int:
         """How many chunks contain the identifier (an inverted-index lookup, not a scan)."""
         return len(self.postings.containing(identifier))
 
-    def _vectors(self) -> tuple[dict[str, int], np.ndarray, list[str]] | None:
+    def _vectors(self) -> ChunkVectors | None:
         """Every chunk's unit-length vector, read from Chroma once per loaded index (400 chunks: 0.6 MB, 26k:
         40 MB): a candidate that only BM25 or an identifier found gets its true cosine without a store call."""
         if self._matrix is None and self.collection is not None:
@@ -171,7 +171,7 @@ class HybridRetriever(BaseRetriever):
                 parts.append(np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1))
             vectors = np.concatenate(parts) if parts else np.zeros((0, 1), dtype=np.float32)
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            self._matrix = ({h: i for i, h in enumerate(ids)}, vectors / np.where(norms > 0, norms, 1.0), ids)
+            self._matrix = ChunkVectors({h: i for i, h in enumerate(ids)}, vectors / np.where(norms > 0, norms, 1.0), ids)
         return self._matrix
 
     def _cosines(self, hashes: list[str], embedding: list[float]) -> dict[str, float]:
@@ -180,9 +180,8 @@ class HybridRetriever(BaseRetriever):
         matrix = self._vectors() if hashes else None
         if matrix is None:
             return {}
-        rows, vectors, _ = matrix
-        known = [h for h in hashes if h in rows]
-        return dict(zip(known, (vectors[[rows[h] for h in known]] @ _unit(embedding)).tolist()))
+        known = [h for h in hashes if h in matrix.rows]
+        return dict(zip(known, (matrix.unit[[matrix.rows[h] for h in known]] @ _unit(embedding)).tolist()))
 
     def identifier_scores(self, identifiers: list[str]) -> tuple[dict[str, float], dict[str, list[str]], int]:
         """Per chunk: how rare the identifiers it holds are (a chunk that defines one, in a table's first cell
@@ -210,9 +209,7 @@ class HybridRetriever(BaseRetriever):
         embedding = self.embed_query(dense_text(query))
         dense = [(h, cos) for h, cos in self.dense(query, embedding) if h in self.chunks]
         scores = self._bm25_array(query)
-        k = min(self.settings.sparse_top_k, int(np.count_nonzero(scores)))
-        top = np.argpartition(-scores, k - 1)[:k] if 0 < k < len(scores) else np.flatnonzero(scores)
-        sparse = sorted(((self._bm25_ids[i], float(scores[i])) for i in top), key=lambda kv: kv[1], reverse=True)
+        sparse = [(self._bm25_ids[i], float(scores[i])) for i in _top(scores, self.settings.sparse_top_k) if scores[i] > 0]
         identifiers = extract_identifiers(query) + list(boost_terms or [])
         ident, matched_by, found = self.identifier_scores(identifiers)
 

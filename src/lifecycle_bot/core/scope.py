@@ -28,18 +28,18 @@ def foreign_subject(text: str) -> float:
 
 
 # What a declined question is about, as the decline names it.
-_NAMES = (("kubernetes pod operator", "The KubernetesPodOperator"), ("kubernetespodoperator", "The KubernetesPodOperator"),
-          ("kpo", "The KubernetesPodOperator"), ("celery", "Celery"), ("spark", "Spark"), ("argo", "Argo"),
-          ("flink", "Flink"), ("kubeflow", "Kubeflow"), ("dask", "Dask"), ("tekton", "Tekton"), ("keda", "KEDA"),
-          ("karpenter", "Karpenter"), ("nextflow", "Nextflow"), ("docker", "Docker Compose"))
+_NAMES = (("kubernetespodoperator", "The KubernetesPodOperator"), ("kpo", "The KubernetesPodOperator"),
+          ("celery", "Celery"), ("spark", "Spark"), ("argo", "Argo"), ("flink", "Flink"), ("kubeflow", "Kubeflow"),
+          ("dask", "Dask"), ("tekton", "Tekton"), ("keda", "KEDA"), ("karpenter", "Karpenter"),
+          ("nextflow", "Nextflow"), ("docker", "Docker Compose"))
 
 
 def foreign_topic(text: str) -> str | None:
     """The neighbouring product a question is about (as `foreign_subject` decides), by its usual name."""
     if not foreign_subject(text):
         return None
-    word = re.sub(r"\s+", " ", FOREIGN.search(text).group(0).lower())
-    return next((name for key, name in _NAMES if word.replace(" ", "").startswith(key.replace(" ", ""))), word)
+    word = re.sub(r"\s+", "", FOREIGN.search(text).group(0).lower())
+    return next((name for key, name in _NAMES if word.startswith(key)), word)
 
 
 def outside_scope(topic: str) -> str:

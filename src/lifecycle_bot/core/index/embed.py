@@ -260,6 +260,8 @@ def _onnx_class():
             try:
                 self._query_session = _session(query_file or onnx_file, one_thread=True)
             except Exception as exc:  # a damaged int8 copy: questions in float32, and it is made again
+                if not query_file:
+                    raise
                 import logging
                 import os
 
