@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from lifecycle_bot.core.answer import confidence as conf
@@ -43,6 +43,7 @@ class View:
     idf: dict[str, float]
     sections: dict
     unit_vectors: dict
+    asked: dict = field(default_factory=dict)  # section key -> its asked chunks (searched, never shown)
     users: int = 0
     retired: bool = False
     released: bool = False
@@ -297,9 +298,11 @@ class Bot:
                 ChromaVectorStore(chroma_collection=collection), embed_model=embedder
             )
             vector_retriever = vector_index.as_retriever(similarity_top_k=min(self.settings.dense_top_k, len(chunks)))
+            # what answers quote and faces show: the sections' own chunks; asked chunks are only searched
             sections: dict = {}
+            asked: dict = {}
             for chunk in sorted(chunks, key=lambda c: (c.file, c.start_line)):
-                sections.setdefault(chunk.section_key, []).append(chunk)
+                (asked if chunk.kind == "asked" else sections).setdefault(chunk.section_key, []).append(chunk)
             bm25 = bm25_for(reader.store.artifacts_dir(manifest), bm25_texts(chunks), self.settings.sparse_top_k)
             idf = idf_table(c.embed_text for c in chunks)
             retriever = HybridRetriever(chunks, vector_retriever, embedder.get_query_embedding, self.settings, bm25,
@@ -314,7 +317,8 @@ class Bot:
         except BaseException:
             reader.release()
             raise
-        return View(reader.generation, reader, retriever, chunks, idf, sections, unit_vectors)
+        shown = [c for c in chunks if c.kind != "asked"]
+        return View(reader.generation, reader, retriever, shown, idf, sections, unit_vectors, asked)
 
     # -- ask -----------------------------------------------------------------------------------
     def validate(self, question: object) -> str:
@@ -364,7 +368,8 @@ class Bot:
         hit_cov = 0.0
         if hits and q_terms:
             section_terms: set[str] = set()
-            for chunk in v.sections.get(hits[0].chunk.section_key, [hits[0].chunk]):
+            key = hits[0].chunk.section_key
+            for chunk in v.sections.get(key, [hits[0].chunk]) + v.asked.get(key, []):
                 section_terms |= self._chunk_terms(chunk)
             total = sum(v.idf.get(t, 3.0) for t in q_terms)
             hit_cov = sum(v.idf.get(t, 3.0) for t in q_terms if t in section_terms) / total

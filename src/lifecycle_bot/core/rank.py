@@ -39,9 +39,11 @@ class Profile:
 
 
 def profiles(chunks: list[Chunk]) -> dict[tuple[str, str], Profile]:
-    """One profile per section of the indexed chunks."""
+    """One profile per section of the indexed chunks (what the section is: its asked chunk says nothing of it)."""
     groups: dict[tuple[str, str], list[Chunk]] = {}
     for chunk in chunks:
+        if chunk.kind == "asked":
+            continue
         groups.setdefault(chunk.section_key, []).append(chunk)
     heads = {key: min(members, key=lambda c: c.start_line) for key, members in groups.items()}
     paths = {(h.file, h.heading_path) for h in heads.values()}

@@ -119,6 +119,11 @@ class HybridRetriever(BaseRetriever):
         self._bm25_row = {h: i for i, h in enumerate(self._bm25_ids)}
         self.idf = idf if idf is not None else idf_table(c.embed_text for c in chunks)
         self.profiles = rank.profiles(chunks)
+        # what a section shows when only its asked chunk (operators' wording) was found: its first own chunk
+        self._shown: dict[tuple[str, str], str] = {}
+        for h, c in sorted(self.chunks.items(), key=lambda hc: hc[1].start_line, reverse=True):
+            if c.kind != "asked":
+                self._shown[c.section_key] = h
         self.ranker = ranker or rank.load(settings.ranker_file)
 
     # llama-index entry point
@@ -253,9 +258,9 @@ class HybridRetriever(BaseRetriever):
                                  max(row.get("unit", row["cos"]), row["cos"]), top_unit)
         hits: list[Hit] = []
         for (key, row), score in zip(best.items(), self.ranker.score_all(list(rows.values()))):
-            # the part shown and cited: the one with the most evidence of its own
-            h = max(row["parts"], key=lambda c: cosine.get(c, floor) / (top_cos or 1.0)
-                    + bm25.get(c, 0.0) / (top_bm25 or 1.0))
+            # the part shown and cited: the one with the most evidence of its own (never the asked chunk)
+            own = [c for c in row["parts"] if self.chunks[c].kind != "asked"] or ([self._shown[key]] if key in self._shown else row["parts"])
+            h = max(own, key=lambda c: cosine.get(c, floor) / (top_cos or 1.0) + bm25.get(c, 0.0) / (top_bm25 or 1.0))
             hits.append(Hit(self.chunks[h], score, cosine.get(h, floor), bm25_rank[key] if row["bm25"] > 0 else None,
                             cos_rank[key] if key in dense_sections else None, matched[key]))
         hits.sort(key=lambda hit: hit.score, reverse=True)

@@ -26,7 +26,7 @@ class Chunk:
     end_line: int
     text: str  # the raw source lines (shown and quoted)
     reading: str = ""  # text reading of diagrams (embedded and searched, not shown)
-    kind: str = "section"  # "section" | "diagram"
+    kind: str = "section"  # "section" | "diagram" | "asked" (operators' wording of a section: searched, never shown)
     element_ids: tuple[str, ...] = ()
     spans: str = ""  # diagrams: JSON [[start, end, "id,id"], ...], one per line of `text`
     head: str = ""  # a later piece of a split table: the table's header lines, read before `text` (not quoted)

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from lifecycle_bot.core.ingest.asked import read_sidecar, sidecar_of
 from lifecycle_bot.core.ingest.excalidraw import ExcalidrawError, parse_excalidraw
 from lifecycle_bot.core.ingest.markdown import parse_markdown
 from lifecycle_bot.core.settings import MAX_FILE_BYTES
@@ -120,6 +121,23 @@ def read_file(kb_dir: Path, path: Path, max_bytes: int = MAX_FILE_BYTES) -> tupl
         return [], IngestError(rel, f"could not be read ({type(exc).__name__}: {exc}); file skipped")
 
 
+def read_asked(kb_dir: Path, markdown: Path, chunks: list[Chunk],
+               max_bytes: int = MAX_FILE_BYTES) -> tuple[list[Chunk], list[IngestError]]:
+    """The asked chunks from a Markdown file's sidecar (`ingest.asked`), if it has one; never raises."""
+    sidecar = sidecar_of(markdown)
+    if not chunks or sidecar.is_symlink() or not sidecar.is_file():
+        return [], []
+    rel = sidecar.relative_to(kb_dir).as_posix()
+    try:
+        if sidecar.stat().st_size > max_bytes:
+            return [], [IngestError(rel, f"over the {_size_text(max_bytes)} limit; ignored")]
+        raw = sidecar.read_bytes()
+    except OSError as exc:
+        return [], [IngestError(rel, f"cannot read: {exc.strerror}; ignored")]
+    asked, problems = read_sidecar(markdown.relative_to(kb_dir).as_posix(), raw, chunks)
+    return asked, [IngestError(rel, p) for p in problems]
+
+
 def load_kb(kb_dir: Path, max_bytes: int = MAX_FILE_BYTES,
             progress: Callable[[int, int], None] | None = None) -> tuple[list[Chunk], list[IngestError]]:
     """All chunks of the KB plus one error per file (or link) not read; `progress(files read, files)`."""
@@ -130,6 +148,10 @@ def load_kb(kb_dir: Path, max_bytes: int = MAX_FILE_BYTES,
         chunks.extend(file_chunks)
         if error:
             errors.append(error)
+        elif path.name.lower().endswith(MARKDOWN):
+            asked, problems = read_asked(kb_dir, path, file_chunks, max_bytes)
+            chunks.extend(asked)
+            errors.extend(problems)
         if progress:
             progress(n, len(files))
     errors.sort(key=lambda e: e.file)

@@ -30,7 +30,10 @@ _POINTER = re.compile(r"^(The|This|Each)\b[^.]{0,80}\b(below|above|following)\b"
 
 @lru_cache(maxsize=4096)  # parsed once per chunk, not on every answer
 def units_of(chunk: Chunk) -> tuple[Unit, ...]:
-    """Quotable units; diagrams and sentences that only point at a diagram or table are left out."""
+    """Quotable units; diagrams and sentences that only point at a diagram or table are left out, and an
+    asked chunk (operators' wording, `ingest.asked`) has none: it is searched, never quoted."""
+    if chunk.kind == "asked":
+        return ()
     if chunk.kind == "diagram":
         return tuple(diagram_units(chunk))
     return tuple(u for u in split_units(chunk)
