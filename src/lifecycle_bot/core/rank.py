@@ -22,7 +22,7 @@ from lifecycle_bot.core.types import Chunk
 
 DEFAULT_FILE = Path(__file__).with_name("ranker.json")  # packaged, read-only
 FEATURES = ("cos", "cos_gap", "sentence_cos", "sentence_gap", "log_cos_rank", "bm25", "log_bm25_rank", "log_best_rank", "reciprocal", "identifiers", "n_identifiers", "heading", "entry",
-            "table", "chapter", "diagram", "index_file", "log_parts")
+            "table", "chapter", "diagram", "index_file", "log_parts", "asked_cos", "asked_gap", "asked_bm25")
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,8 @@ def profiles(chunks: list[Chunk]) -> dict[tuple[str, str], Profile]:
 
 def features(cos: float, top_cos: float, cos_rank: int, bm25: float, top_bm25: float, bm25_rank: int,
              identifiers: float, n_identifiers: int, query_terms: dict[str, float], profile: Profile,
-             sentence_cos: float, top_sentence_cos: float) -> dict[str, float]:
+             sentence_cos: float, top_sentence_cos: float, asked_cos: float = 0.0, top_asked_cos: float = 0.0,
+             asked_bm25: float = 0.0) -> dict[str, float]:
     """The ranker's inputs for one candidate section (`query_terms`: the question's content terms, idf-weighted)."""
     total = sum(query_terms.values()) or 1.0
     return {
@@ -89,6 +90,9 @@ def features(cos: float, top_cos: float, cos_rank: int, bm25: float, top_bm25: f
         "diagram": profile.diagram,
         "index_file": profile.index_file,
         "log_parts": profile.log_parts,
+        "asked_cos": asked_cos,  # its operators' wording (`ingest.asked`), or its own text where it has none
+        "asked_gap": top_asked_cos - asked_cos,
+        "asked_bm25": asked_bm25,  # normalised by the best asked chunk's BM25
     }
 
 

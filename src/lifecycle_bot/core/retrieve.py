@@ -119,11 +119,18 @@ class HybridRetriever(BaseRetriever):
         self._bm25_row = {h: i for i, h in enumerate(self._bm25_ids)}
         self.idf = idf if idf is not None else idf_table(c.embed_text for c in chunks)
         self.profiles = rank.profiles(chunks)
-        # what a section shows when only its asked chunk (operators' wording) was found: its first own chunk
-        self._shown: dict[tuple[str, str], str] = {}
+        # a section and its asked chunk (operators' wording, `ingest.asked`) are scored together: either found
+        # brings the other along, so the ranker weighs the section's own text and its wording side by side
+        self._partner: dict[str, str] = {}
+        first: dict[tuple[str, str], str] = {}
         for h, c in sorted(self.chunks.items(), key=lambda hc: hc[1].start_line, reverse=True):
             if c.kind != "asked":
-                self._shown[c.section_key] = h
+                first[c.section_key] = h
+        asked = {c.section_key: h for h, c in self.chunks.items() if c.kind == "asked"}
+        for h, c in self.chunks.items():
+            other = first.get(c.section_key) if c.kind == "asked" else asked.get(c.section_key)
+            if other:
+                self._partner[h] = other
         self.ranker = ranker or rank.load(settings.ranker_file)
 
     # llama-index entry point
@@ -221,6 +228,7 @@ class HybridRetriever(BaseRetriever):
         cosine = dict(dense)
         rare = [h for h, score in ident.items() if score >= RARE_IDENTIFIER]
         candidates = list(dict.fromkeys([h for h, _ in dense] + [h for h, _ in sparse] + rare))
+        candidates = list(dict.fromkeys(candidates + [p for h in candidates if (p := self._partner.get(h))]))
         bm25 = {h: s for h in candidates if (i := self._bm25_row.get(h)) is not None and (s := float(scores[i])) > 0}
         cosine.update(self._cosines([h for h in candidates if h not in cosine], embedding))
         floor = min(cosine.values(), default=0.0)
@@ -229,6 +237,11 @@ class HybridRetriever(BaseRetriever):
         best: dict[tuple[str, str], dict] = {}  # per section: its best evidence over its candidate parts
         for h in candidates:
             row = best.setdefault(self.chunks[h].section_key, {"cos": -1.0, "bm25": 0.0, "ident": 0.0, "parts": []})
+            if self.chunks[h].kind == "asked":  # evidence of its own, never shown: the best entry, and BM25 of all
+                units = self.unit_vectors.get(h)
+                entry = float(np.max(np.asarray(units) @ q_unit)) if units is not None and len(units) else -1.0
+                row["asked_cos"], row["asked_bm25"] = max(entry, cosine.get(h, floor)), bm25.get(h, 0.0)
+                continue
             row["cos"] = max(row["cos"], cosine.get(h, floor))
             row["bm25"] = max(row["bm25"], bm25.get(h, 0.0))
             row["ident"] = max(row["ident"], ident.get(h, 0.0))
@@ -236,6 +249,7 @@ class HybridRetriever(BaseRetriever):
             if units is not None and len(units):
                 row["unit"] = max(row.get("unit", -1.0), float(np.max(np.asarray(units) @ q_unit)))
             row["parts"].append(h)
+        best = {key: row for key, row in best.items() if row["parts"]}  # wording without its section: nothing to show
         if not best:
             return SearchResult([], 0.0, 0.0, identifiers, 0.0, embedding)
         by_cos = sorted(best, key=lambda k: best[k]["cos"], reverse=True)
@@ -246,6 +260,10 @@ class HybridRetriever(BaseRetriever):
         # the best single piece of evidence: a sentence, or the section itself where its sentences are not all
         # of it (a Mermaid diagram is read into the section's text, not into quotable sentences)
         top_unit = max((max(row.get("unit", row["cos"]), row["cos"]) for row in best.values()), default=0.0)
+        for row in best.values():  # a section without asked wording is judged on its own text
+            row.setdefault("asked_cos", row["cos"])
+        top_asked = max(row["asked_cos"] for row in best.values())
+        top_asked_bm25 = max((row.get("asked_bm25", 0.0) for row in best.values()), default=0.0)
         query_terms = {t: self.idf.get(t, 3.0) for t in set(content_terms(query))}
         dense_sections = {self.chunks[h].section_key for h, _ in dense}
 
@@ -255,12 +273,13 @@ class HybridRetriever(BaseRetriever):
             matched[key] = tuple(dict.fromkeys(i for c in row["parts"] for i in matched_by.get(c, ())))
             rows[key] = features(row["cos"], top_cos, cos_rank[key], row["bm25"], top_bm25, bm25_rank[key],
                                  row["ident"], len(matched[key]), query_terms, self.profiles[key],
-                                 max(row.get("unit", row["cos"]), row["cos"]), top_unit)
+                                 max(row.get("unit", row["cos"]), row["cos"]), top_unit,
+                                 row["asked_cos"], top_asked, row.get("asked_bm25", 0.0) / (top_asked_bm25 or 1.0))
         hits: list[Hit] = []
         for (key, row), score in zip(best.items(), self.ranker.score_all(list(rows.values()))):
-            # the part shown and cited: the one with the most evidence of its own (never the asked chunk)
-            own = [c for c in row["parts"] if self.chunks[c].kind != "asked"] or ([self._shown[key]] if key in self._shown else row["parts"])
-            h = max(own, key=lambda c: cosine.get(c, floor) / (top_cos or 1.0) + bm25.get(c, 0.0) / (top_bm25 or 1.0))
+            # the part shown and cited: the one with the most evidence of its own
+            h = max(row["parts"], key=lambda c: cosine.get(c, floor) / (top_cos or 1.0)
+                    + bm25.get(c, 0.0) / (top_bm25 or 1.0))
             hits.append(Hit(self.chunks[h], score, cosine.get(h, floor), bm25_rank[key] if row["bm25"] > 0 else None,
                             cos_rank[key] if key in dense_sections else None, matched[key]))
         hits.sort(key=lambda hit: hit.score, reverse=True)

@@ -30,10 +30,12 @@ _POINTER = re.compile(r"^(The|This|Each)\b[^.]{0,80}\b(below|above|following)\b"
 
 @lru_cache(maxsize=4096)  # parsed once per chunk, not on every answer
 def units_of(chunk: Chunk) -> tuple[Unit, ...]:
-    """Quotable units; diagrams and sentences that only point at a diagram or table are left out, and an
-    asked chunk (operators' wording, `ingest.asked`) has none: it is searched, never quoted."""
+    """Quotable units; diagrams and sentences that only point at a diagram or table are left out. An asked
+    chunk's (operators' wording, `ingest.asked`) are its entries, one vector each for search: no answer reads
+    them, since answers quote only the sections' own chunks."""
     if chunk.kind == "asked":
-        return ()
+        return tuple(Unit("asked", line, chunk.start_line, chunk.start_line, i)
+                     for i, line in enumerate(chunk.text.splitlines()))
     if chunk.kind == "diagram":
         return tuple(diagram_units(chunk))
     return tuple(u for u in split_units(chunk)
