@@ -46,3 +46,28 @@ def test_a_declined_question_about_a_neighbour_says_what_is_covered_and_lists_no
     assert "nearest sections" not in answer.text
     plain = session_bot.ask("what colour is the sky on a tuesday afternoon in spring?")
     assert plain.refused and not plain.body.startswith("Celery"), "other declines keep their nearest sections"
+
+
+def test_a_question_closest_to_the_kbs_not_covered_list_is_declined_as_outside(kb_copy, tmp_path):
+    """No product name to go by: the KB's own list of what it does not cover decides, through its wording."""
+    from lifecycle_bot.core.bot import Bot
+    from lifecycle_bot.core.scope import SCOPE_ANCHOR
+    from lifecycle_bot.core.settings import Settings
+
+    question = "the ingress in front of the airflow webserver answers 502 bad gateway"
+    (kb_copy / "README.md").write_text("# KB\n\nAbout the executor.\n\n## What this knowledge base does not cover\n\n"
+                                       "The cluster itself: load balancers and DNS.\n")
+    bot = Bot(Settings(kb_dir=kb_copy, data_dir=tmp_path / "data"))
+    bot.index()
+    bot.load()
+    try:
+        assert not bot.ask(question).body.startswith("That is outside")  # no wording yet: an ordinary decision
+        (kb_copy / "README.asked.toml").write_text(
+            f'["{SCOPE_ANCHOR}"]\nasked = ["ingress for the Airflow webserver returns 502", "DNS fails in the cluster"]\n')
+        bot.index()
+        answer = bot.ask(question)
+        assert answer.refused and not answer.citations
+        assert answer.body.startswith("That is outside what I cover.") and "KubernetesExecutor" in answer.body
+        assert not bot.ask("why is my worker pod stuck in Pending?").refused  # the executor's own questions stay
+    finally:
+        bot.close()

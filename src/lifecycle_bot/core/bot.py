@@ -17,7 +17,7 @@ from lifecycle_bot.core.ingest import load_kb
 from lifecycle_bot.core.types import DECLINE_TEXT, Answer, Citation, Delta, Hit, IngestError, PasteFinding
 from lifecycle_bot.core.settings import Settings
 from lifecycle_bot.core.signatures import dominant, scan, split_question
-from lifecycle_bot.core.scope import foreign_subject, foreign_topic, outside_scope
+from lifecycle_bot.core.scope import beside_the_kb, foreign_subject, foreign_topic, outside_scope
 from lifecycle_bot.core.conversation import HistoryError, history_questions, is_followup, resolve_query
 from lifecycle_bot.core.text import content_terms, idf_table
 
@@ -429,9 +429,10 @@ class Bot:
         try:
             a = self.analyse(question, history, view)
             confidence = self.calibration.predict(a.features)
-            if confidence < self.settings.refusal_threshold or not a.result.hits:
+            beside = beside_the_kb(a.result.features)
+            if beside or confidence < self.settings.refusal_threshold or not a.result.hits:
                 topic = foreign_topic(" ".join([*a.history, a.question]))
-                answer = (Answer(outside_scope(topic), confidence=confidence, refused=True) if topic
+                answer = (Answer(outside_scope(topic), confidence=confidence, refused=True) if topic or beside
                           else self._decline(a.result.hits[:3], confidence))
             elif self.settings.llm:
                 answer = yield from self._generate(a, confidence)

@@ -42,9 +42,22 @@ def foreign_topic(text: str) -> str | None:
     return next((name for key, name in _NAMES if word.startswith(key)), word)
 
 
-def outside_scope(topic: str) -> str:
+# The KB's own statement of what it does not cover (kb/README.md): a question whose best section is this one is
+# about a neighbouring tool, and is declined as such.
+SCOPE_ANCHOR = "what-this-knowledge-base-does-not-cover"
+
+
+def beside_the_kb(rows: dict[tuple[str, str], dict[str, float]]) -> bool:
+    """True when the question's closest operators' wording (`ingest.asked`) of any section is that of the KB's
+    "not covered" list: it reads like a question about a neighbouring tool, whatever words it shares with ours."""
+    return any(key[1] == SCOPE_ANCHOR and row.get("asked_gap", 1.0) <= 0.0 for key, row in rows.items())
+
+
+def outside_scope(topic: str | None) -> str:
     """The decline for a question about a neighbouring product: what this assistant covers, and that the topic
     is not part of it (no nearest sections: they would be about something else)."""
-    return (f"{topic} is outside what I cover. I answer questions about how Airflow's KubernetesExecutor runs a "
-            "task, from the scheduler queueing it to the worker pod's cleanup, and about debugging that; for "
-            f"{topic}, its own documentation is the place to look.")
+    where = f"for {topic}, its own documentation is the place to look" if topic else (
+        "for the tools around it, their own documentation is the place to look")
+    return (f"{topic or 'That'} is outside what I cover. I answer questions about how Airflow's KubernetesExecutor "
+            f"runs a task, from the scheduler queueing it to the worker pod's cleanup, and about debugging that; "
+            f"{where}.")
