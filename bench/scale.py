@@ -145,7 +145,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / "data" / "bench-scale")
     ap.add_argument("--server", default="100", help="sizes also (or, for the largest, only) run on a Chroma server")
     ap.add_argument("--rounds", type=int, default=3, help="answering runs per size, interleaved across sizes")
-    ap.add_argument("--reuse", action="store_true", help="keep embedded indexes an earlier run built (no build timed)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep the indexes (embedded, and a server's store) an earlier run built: no build timed")
     args = ap.parse_args()
     if not Path("/usr/bin/time").exists():
         sys.exit("needs GNU time (/usr/bin/time, Debian package `time`) for peak RSS")
@@ -165,7 +166,9 @@ def main() -> None:
             name = f"{factor}x" + (" server" if server else "")
             kb = ROOT / "kb" if factor == 1 else args.work / f"kb-{factor}x"
             data = args.work / f"data-{name.replace(' ', '-')}"
-            reuse = args.reuse and not server and (data / "index").is_dir()
+            store = args.work / f"chroma-{factor}x"
+            reuse = args.reuse and ((store / "chroma.sqlite3").is_file() and data.is_dir() if server
+                                    else (data / "index").is_dir())
             if not reuse:
                 shutil.rmtree(data, ignore_errors=True)
             if factor == 1:
@@ -185,8 +188,8 @@ def main() -> None:
             env = {**os.environ, "LIFECYCLE_BOT_CACHE": str(cache)}
             url = ""
             if server:
-                store = args.work / f"chroma-{factor}x"
-                shutil.rmtree(store, ignore_errors=True)
+                if not reuse:
+                    shutil.rmtree(store, ignore_errors=True)
                 servers[name] = start_chroma(store)
                 url = servers[name][1]
                 env["LIFECYCLE_BOT_CHROMA_URL"] = url

@@ -234,3 +234,28 @@ def test_a_second_data_dir_takes_every_vector_from_the_machines_cache(kb_copy: P
     assert len(computed) > report.total, "with the cache unreadable, everything is embedded"
     assert [h.chunk.content_hash for h in third.search("why is my pod stuck in Pending?").hits] == expected
     assert VectorCache(tmp_path / "nowhere" / "x.sqlite3").get_many(["a"]) == {}
+
+
+def test_every_record_is_read_a_page_at_a_time(tmp_path, monkeypatch):
+    """A Chroma server refuses one `get` of 42k records (SQLite's variable limit): reads go by pages."""
+    import chromadb
+
+    from lifecycle_bot.core.index import store
+
+    client = chromadb.PersistentClient(path=str(tmp_path / "c"), settings=chromadb.config.Settings(anonymized_telemetry=False))
+    col = client.create_collection("paged", embedding_function=None)
+    col.add(ids=[f"id{i:02d}" for i in range(11)], embeddings=[[float(i), 1.0] for i in range(11)],
+            documents=[f"doc {i}" for i in range(11)], metadatas=[{"i": i} for i in range(11)])
+    calls = []
+
+    class Counted:  # the collection, counting its reads
+        def get(self, **kw):
+            calls.append(kw)
+            return col.get(**kw)
+
+    monkeypatch.setattr(store, "PAGE", 4)
+    got = store.get_all(Counted(), include=["documents", "metadatas", "embeddings"])
+    assert sorted(got["ids"]) == [f"id{i:02d}" for i in range(11)] and len(set(got["ids"])) == 11
+    assert {m["i"] for m in got["metadatas"]} == set(range(11)) and len(got["embeddings"]) == 11
+    assert all(d == f"doc {m['i']}" for d, m in zip(got["documents"], got["metadatas"]))
+    assert [c["limit"] for c in calls] == [4, 4, 4] and all(c["limit"] <= 4 for c in calls)

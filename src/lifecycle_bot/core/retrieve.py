@@ -32,6 +32,7 @@ def defined_identifiers(text: str) -> set[str]:
 
 
 RARE_IDENTIFIER = 0.6  # identifier score that makes a chunk a candidate on its own (held by < ~5% of chunks)
+RARE_CANDIDATES = 40  # at most this many such chunks, the rarest first (as many as the dense or BM25 list)
 VECTOR_PAGE = 4096  # chunk vectors read per request when a loaded index first needs them
 DENSE_CHARS = 400  # MiniLM reads 256 word pieces at most; longer text only costs time
 
@@ -226,7 +227,10 @@ class HybridRetriever(BaseRetriever):
         ident, matched_by, found = self.identifier_scores(identifiers)
 
         cosine = dict(dense)
-        rare = [h for h, score in ident.items() if score >= RARE_IDENTIFIER]
+        # the chunks holding the question's rarest identifiers, at most RARE_CANDIDATES of them: "rare" is relative
+        # to the corpus (under ~n^0.55 holders), so at 42k chunks one identifier could add hundreds
+        rare = [h for h, score in sorted(ident.items(), key=lambda hs: -hs[1]) if score >= RARE_IDENTIFIER]
+        rare = rare[:RARE_CANDIDATES]
         candidates = list(dict.fromkeys([h for h, _ in dense] + [h for h, _ in sparse] + rare))
         candidates = list(dict.fromkeys(candidates + [p for h in candidates if (p := self._partner.get(h))]))
         bm25 = {h: s for h in candidates if (i := self._bm25_row.get(h)) is not None and (s := float(scores[i])) > 0}

@@ -45,10 +45,14 @@ class Postings:
             if not parts:
                 candidates: list[int] = list(range(len(self.texts)))  # punctuation only: rare, scan
             else:
-                lists = [self.words.get(p, []) for p in parts]
-                candidates = min(lists, key=len)
-            pattern = identifier_pattern(key)
-            found = tuple(i for i in candidates if pattern.search(self.texts[i]))
+                lists = sorted((self.words.get(p, []) for p in set(parts)), key=len)
+                held = set(lists[0]).intersection(*lists[1:])  # chunks holding every word of it
+                candidates = [i for i in lists[0] if i in held]
+            if parts == [key]:  # one word token: its posting list is the answer, no pattern to check
+                found = tuple(candidates)
+            else:
+                pattern = identifier_pattern(key)
+                found = tuple(i for i in candidates if pattern.search(self.texts[i]))
             if len(self._cache) > 50_000:
                 self._cache.clear()
             self._cache[key] = found

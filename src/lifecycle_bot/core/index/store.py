@@ -38,6 +38,23 @@ class IndexCorrupt(IndexUnavailable):
     pass
 
 
+
+PAGE = 5000  # records per `get`: a Chroma server answers a get of every record with one SQL statement per
+# include, which SQLite refuses past its variable limit ("too many SQL variables" at 42k chunks)
+
+
+def get_all(collection, include: list[str]) -> dict[str, list]:
+    """Every record of a collection, read a page at a time (embedded or server, any size)."""
+    out: dict[str, list] = {"ids": [], **{k: [] for k in include}}
+    offset = 0
+    while True:
+        got = collection.get(include=include, limit=PAGE, offset=offset)
+        for key in out:
+            out[key].extend(got[key] if got.get(key) is not None else [])
+        offset += len(got["ids"])
+        if len(got["ids"]) < PAGE:
+            return out
+
 @dataclass
 class Manifest:
     collection: str
@@ -298,7 +315,7 @@ class Store:
         removed = 0
         old_ids: set[str] = set()
         if old is not None:
-            old_ids = set(old.get(include=[])["ids"])
+            old_ids = set(get_all(old, include=[])["ids"])
             keep_ids = sorted(old_ids & wanted.keys())
             removed = len(old_ids - wanted.keys())
             for i in range(0, len(keep_ids), 256):
@@ -354,7 +371,7 @@ class Store:
         if previous is not None and current is not None:
             try:
                 old_units = previous.units_collection(current)
-                got = old_units.get(include=["embeddings", "metadatas"])
+                got = get_all(old_units, include=["embeddings", "metadatas"])
                 keep = [i for i, m in enumerate(got["metadatas"]) if m["chunk"] in wanted]
                 for i in range(0, len(keep), 2048):
                     idx = keep[i : i + 2048]
@@ -376,7 +393,7 @@ class Store:
         saved = artifacts.load_units(folder, manifest.units)
         if saved is not None:
             return saved
-        got = self.units_collection(manifest).get(include=["embeddings", "metadatas"])
+        got = get_all(self.units_collection(manifest), include=["embeddings", "metadatas"])
         vectors = group_units([(m["chunk"], int(m["i"]), v) for v, m in zip(got["embeddings"], got["metadatas"])])
         try:
             artifacts.save_units(folder, vectors)
@@ -395,7 +412,7 @@ class Store:
 
     def load_chunks(self) -> tuple[Manifest, object, list[Chunk]]:
         manifest, collection = self.live_collection()
-        got = collection.get(include=["documents", "metadatas"])
+        got = get_all(collection, include=["documents", "metadatas"])
         chunks = [chunk_from_record(d, m) for d, m in zip(got["documents"], got["metadatas"])]
         if len(chunks) != manifest.count:
             raise IndexCorrupt("the index changed while loading; try again")
