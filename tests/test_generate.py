@@ -150,7 +150,9 @@ def test_generated_answer_streams_only_checked_sentences(permissive_bot):
     assert answer.mode == "generated" and answer.model == "scripted"
     assert "quantum" not in answer.text
     assert "1 sentence the docs do not support was removed" in answer.notice
-    assert "citation to no passage dropped" in answer.notice
+    # [9] cites no passage whatever the retrieval gave; [2] too when only one section was passed on
+    assert re.search(r"\b[12] citations? to no passage dropped", answer.notice), answer.notice
+    assert "[9]" not in answer.text
     body, _, sources = answer.text.partition("\n\nSources:\n")
     assert sources.startswith("[1] guide.md \u00a7 3. Debugging > 3.1 Pod stuck in Pending (lines 34\u2013")
     lines = (FIXTURE_KB / "guide.md").read_text().splitlines()
