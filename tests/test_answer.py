@@ -123,6 +123,29 @@ def test_pasted_describe_output_drives_retrieval(session_bot: Bot):
                      answer.text)
 
 
+def test_a_pasted_signature_is_linked_to_its_section_with_one_search_per_index(session_bot: Bot, monkeypatch):
+    """The link from a pasted line to its section depends only on the signature and the loaded index."""
+    question = "my task never starts, here is the pod:\n" + DESCRIBE
+    first = session_bot.ask(question)
+    queries: list[str] = []
+    search = session_bot.search
+    monkeypatch.setattr(session_bot, "search", lambda q, **kw: queries.append(q) or search(q, **kw))
+    again = session_bot.ask(question)
+    assert len(queries) == 1  # the question's own search; the paste's link came from the first ask
+    assert again.paste_findings == first.paste_findings and again.citations == first.citations
+
+
+def test_an_answer_reads_only_the_chunks_around_the_one_found():
+    from lifecycle_bot.core.answer.extract import around
+    from lifecycle_bot.core.types import Chunk
+
+    page = [Chunk("ref.md", "Ref > Huge", "huge", i * 10 + 1, i * 10 + 9, f"part {i}") for i in range(300)]
+    assert around(page[3], page[:9]) == page[:9]  # a section of kb/'s size is read whole
+    window = around(page[150], page, window=12)
+    assert len(window) == 12 and page[150] in window and window == page[144:156]
+    assert around(page[0], page, window=12) == page[:12] and around(page[299], page, window=12) == page[288:]
+
+
 def test_follow_up_uses_the_conversation(session_bot: Bot):
     first = "why is my pod stuck in Pending?"
     answer = session_bot.ask("how do I fix it?", history=[first])

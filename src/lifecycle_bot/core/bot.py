@@ -44,6 +44,7 @@ class View:
     sections: dict
     unit_vectors: dict
     asked: dict = field(default_factory=dict)  # section key -> its asked chunks (searched, never shown)
+    paste_links: dict = field(default_factory=dict)  # signature name -> the section its query finds first
     users: int = 0
     retired: bool = False
     released: bool = False
@@ -505,7 +506,10 @@ class Bot:
         v = view or self._current()
         key = (passage.citation.file, passage.citation.anchor or passage.citation.heading_path)
         known = {}
+        cited = passage.citation
         for chunk in v.sections.get(key, []):
+            if chunk.end_line < cited.start_line or chunk.start_line > cited.end_line:
+                continue  # not where the passage's units come from
             vectors = v.unit_vectors.get(chunk.content_hash)
             units = units_of(chunk)
             if vectors is not None and len(vectors) == len(units):
@@ -544,11 +548,15 @@ class Bot:
         """Say which line of the paste led to which section (adding a citation when needed)."""
         citations = list(answer.citations)
         findings = list(answer.paste_findings)
+        v = view or self._current()
         for m in matches[:4]:
-            result = self.search(m.signature.query, boost_terms=list(m.signature.terms), view=view)
-            if not result.hits:
+            name = m.signature.name
+            if name not in v.paste_links:  # the same query on the same generation: searched once
+                result = self.search(m.signature.query, boost_terms=list(m.signature.terms), view=v)
+                v.paste_links[name] = result.hits[0].chunk if result.hits else None
+            chunk = v.paste_links[name]
+            if chunk is None:
                 continue
-            chunk = result.hits[0].chunk
             index = next(
                 (i for i, c in enumerate(citations, start=1)
                  if (c.file, c.anchor, c.heading_path) == (chunk.file, chunk.anchor, chunk.heading_path)),

@@ -128,6 +128,19 @@ def _pick(scored: list[tuple[float, Unit]], query_terms: Counter, idf: dict[str,
     return picked
 
 
+SECTION_WINDOW = 12  # chunks of one section read for an answer (kb/'s longest section has 9)
+
+
+def around(hit: Chunk, chunks: list[Chunk], window: int = SECTION_WINDOW) -> list[Chunk]:
+    """The section's chunks nearest the one that was found, at most `window`: a reference page of hundreds of
+    chunks under one heading (seen at 100x kb/) would otherwise be parsed and scored whole for every answer."""
+    if len(chunks) <= window:
+        return chunks
+    at = next((i for i, c in enumerate(chunks) if c.content_hash == hit.content_hash), 0)
+    start = max(0, min(at - window // 2, len(chunks) - window))
+    return chunks[start:start + window]
+
+
 def compose(
     hits: list[Hit],
     query: str,
@@ -152,7 +165,7 @@ def compose(
     chosen = [hits[0]] + [h for h in hits[1:max_sections] if h.score >= min_ratio * hits[0].score]
     passages: list[Passage] = []
     for rank, hit in enumerate(chosen):
-        chunks = (section_chunks or {}).get(hit.chunk.section_key) or [hit.chunk]
+        chunks = around(hit.chunk, (section_chunks or {}).get(hit.chunk.section_key) or [hit.chunk])
         if rank == 0 and part:
             chunks = [c for c in chunks if c.heading_path.endswith(f"> {part}")] or chunks
         units, cosines = [], []
