@@ -259,3 +259,31 @@ def test_every_record_is_read_a_page_at_a_time(tmp_path, monkeypatch):
     assert {m["i"] for m in got["metadatas"]} == set(range(11)) and len(got["embeddings"]) == 11
     assert all(d == f"doc {m['i']}" for d, m in zip(got["documents"], got["metadatas"]))
     assert [c["limit"] for c in calls] == [4, 4, 4] and all(c["limit"] <= 4 for c in calls)
+
+
+def test_paste_links_are_worked_out_once_per_index_and_a_damaged_file_again(kb_copy, tmp_path):
+    import json
+
+    from lifecycle_bot.core.index.artifacts import LINKS_FILE
+    from lifecycle_bot.core.signatures import SIGNATURES
+
+    settings = Settings(kb_dir=kb_copy, data_dir=tmp_path / "data")
+    bot = Bot(settings)
+    bot.index()
+    bot.load()
+    try:
+        (saved,) = list((tmp_path / "data" / "index").rglob(LINKS_FILE))
+        links = json.loads(saved.read_text())
+        assert sorted(links) == sorted(s.name for s in SIGNATURES)
+        pending = next(s for s in SIGNATURES if s.name == "insufficient")
+        top = bot.search(pending.query, boost_terms=list(pending.terms)).hits[0].chunk
+        assert links[pending.name] == top.content_hash  # what a search gives, saved
+    finally:
+        bot.close()
+    saved.write_text('{"insufficient": "no-such-chunk"')  # cut short
+    again = Bot(settings)
+    again.load()
+    try:
+        assert json.loads(saved.read_text()) == links  # not trusted: worked out again and saved
+    finally:
+        again.close()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from lifecycle_bot.core.answer import confidence as conf
-from lifecycle_bot.core.answer.extract import asked_part, compose
+from lifecycle_bot.core.answer.extract import around, asked_part, compose
 from lifecycle_bot.core.index.store import (BuildReport, IndexCorrupt, IndexMissing, IndexUnavailable, Reader,
                                             open_index)
 from lifecycle_bot.core.ingest import load_kb
@@ -44,7 +44,7 @@ class View:
     sections: dict
     unit_vectors: dict
     asked: dict = field(default_factory=dict)  # section key -> its asked chunks (searched, never shown)
-    paste_links: dict = field(default_factory=dict)  # signature name -> the section its query finds first
+    paste_links: dict = field(default_factory=dict)  # signature name -> the chunk its query finds first (saved)
     users: int = 0
     retired: bool = False
     released: bool = False
@@ -319,7 +319,27 @@ class Bot:
             reader.release()
             raise
         shown = [c for c in chunks if c.kind != "asked"]
-        return View(reader.generation, reader, retriever, shown, idf, sections, unit_vectors, asked)
+        view = View(reader.generation, reader, retriever, shown, idf, sections, unit_vectors, asked)
+        view.paste_links = self._paste_links(view, reader.store.artifacts_dir(manifest))
+        return view
+
+    def _paste_links(self, view: View, folder) -> dict:
+        """Signature -> the section its query finds first in this index: what links a pasted line to a section.
+        They depend on the index alone, so they are worked out once per index (58 searches) and saved beside
+        it, not searched again in every answer with a paste (at 50k chunks up to four searches an answer)."""
+        from lifecycle_bot.core.index import artifacts
+        from lifecycle_bot.core.signatures import SIGNATURES
+
+        names = [s.name for s in SIGNATURES]
+        chunks = view.retriever.chunks
+        links = artifacts.load_links(folder, names, set(chunks))
+        if links is None:
+            links = {}
+            for sig in SIGNATURES:
+                hits = self.search(sig.query, boost_terms=list(sig.terms), view=view).hits
+                links[sig.name] = hits[0].chunk.content_hash if hits else None
+            artifacts.save_links(folder, links)
+        return {name: chunks[h] if h else None for name, h in links.items()}
 
     # -- ask -----------------------------------------------------------------------------------
     def validate(self, question: object) -> str:
@@ -370,7 +390,7 @@ class Bot:
         if hits and q_terms:
             section_terms: set[str] = set()
             key = hits[0].chunk.section_key
-            for chunk in v.sections.get(key, [hits[0].chunk]) + v.asked.get(key, []):
+            for chunk in around(hits[0].chunk, v.sections.get(key, [hits[0].chunk])) + v.asked.get(key, []):
                 section_terms |= self._chunk_terms(chunk)
             total = sum(v.idf.get(t, 3.0) for t in q_terms)
             hit_cov = sum(v.idf.get(t, 3.0) for t in q_terms if t in section_terms) / total
@@ -551,7 +571,7 @@ class Bot:
         v = view or self._current()
         for m in matches[:4]:
             name = m.signature.name
-            if name not in v.paste_links:  # the same query on the same generation: searched once
+            if name not in v.paste_links:  # a signature the index's saved links predate
                 result = self.search(m.signature.query, boost_terms=list(m.signature.terms), view=v)
                 v.paste_links[name] = result.hits[0].chunk if result.hits else None
             chunk = v.paste_links[name]

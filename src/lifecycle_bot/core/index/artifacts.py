@@ -110,3 +110,30 @@ def load_units(folder: Path, expected_rows: int) -> dict[str, "object"] | None:
         out[key] = matrix[start : start + n]
         start += n
     return out
+
+
+LINKS_FILE = "paste_links.json"
+
+
+def load_links(folder: Path, signatures: list[str], known: set[str]) -> dict[str, str | None] | None:
+    """Saved signature -> chunk hash links, when they name exactly these signatures and chunks of this index."""
+    try:
+        links = json.loads((folder / LINKS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(links, dict) or sorted(links) != sorted(signatures):
+        return None
+    if any(h is not None and h not in known for h in links.values()):
+        return None
+    return links
+
+
+def save_links(folder: Path, links: dict[str, str | None]) -> None:
+    """Best effort, atomically: a start that cannot save them computes them again next time."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"{LINKS_FILE}.tmp{os.getpid()}"
+        tmp.write_text(json.dumps(links, sort_keys=True))
+        os.replace(tmp, folder / LINKS_FILE)
+    except OSError as exc:
+        log.warning("could not save the paste links in %s (%s)", folder, exc)
