@@ -570,11 +570,7 @@ class Bot:
         findings = list(answer.paste_findings)
         v = view or self._current()
         for m in matches[:4]:
-            name = m.signature.name
-            if name not in v.paste_links:  # a signature the index's saved links predate
-                result = self.search(m.signature.query, boost_terms=list(m.signature.terms), view=v)
-                v.paste_links[name] = result.hits[0].chunk if result.hits else None
-            chunk = v.paste_links[name]
+            chunk = v.paste_links.get(m.signature.name)  # every signature's, worked out when the index loaded
             if chunk is None:
                 continue
             index = next(

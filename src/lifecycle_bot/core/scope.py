@@ -42,8 +42,8 @@ def foreign_topic(text: str) -> str | None:
     return next((name for key, name in _NAMES if word.startswith(key)), word)
 
 
-# The KB's own statement of what it does not cover (kb/README.md): a question whose best section is this one is
-# about a neighbouring tool, and is declined as such.
+# The KB's own statement of what it does not cover (kb/README.md): a question closest to its operators' wording
+# is about a neighbouring tool, and is declined as such (`beside_the_kb`).
 SCOPE_ANCHOR = "what-this-knowledge-base-does-not-cover"
 
 

@@ -7,9 +7,9 @@ shares few of those words. The sidecar lists them per section anchor:
     ["122-pod-stuck-in-pending"]
     asked = ["worker pod stays Pending and the task never starts", "FailedScheduling"]
 
-Each section's entries become one chunk of kind "asked" with the section's key: retrieval scores it like any
-part of the section (its vector and its BM25 terms count for the section), while answers, citations and the
-viewer only ever read the section's own chunks. A sidecar that cannot be read, or an anchor the file does not
+Each section's entries become one chunk of kind "asked" with the section's key, each entry its own vector:
+the ranker weighs the best entry (and the chunk's BM25) beside the section's own text, while answers,
+citations and the viewer only ever read the section's own chunks. A sidecar that cannot be read, or an anchor the file does not
 have, is reported like any bad file; the Markdown it belongs to is indexed either way.
 """
 
